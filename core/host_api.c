@@ -1,0 +1,131 @@
+/*
+ * host_api.c - the function table plugins call through (sl_host_api_t).
+ * Every function receives the sl_ctx_t the host gave the plugin, which is
+ * the operator instance itself (its first member is the table pointer).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "job.h"
+#include "json_scan.h"
+#include "log.h"
+#include "registry.h"
+#include "util.h"
+
+#define INST(ctx) ((sl_op_instance_t *)(void *)(ctx))
+
+static int host_emit(sl_ctx_t *ctx, int port, const sl_record_t *rec) {
+  sl_op_instance_t *inst = INST(ctx);
+  if (port < 0 || (uint32_t)port >= inst->port_count) {
+    sl_job_fail(inst->job,
+                "node '%s' (operator '%s' of plugin %s): emitted to unknown port %d (valid ports: "
+                "0..%u; get named ones with sl_port())",
+                inst->node->name, inst->op->name, inst->plugin ? inst->plugin->path : "?", port,
+                inst->port_count - 1);
+    return SL_ENOPORT;
+  }
+  if (!rec) return SL_EINVAL;
+  atomic_store_explicit(&inst->stats.records_out,
+                        atomic_load_explicit(&inst->stats.records_out, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  return sl_instance_emit(inst, port, rec);
+}
+
+static int host_port(sl_ctx_t *ctx, const char *name) {
+  sl_op_instance_t *inst = INST(ctx);
+  if (!name || !*name) return SL_PORT_DEFAULT;
+  for (uint32_t i = 1; i < inst->port_count; i++)
+    if (strcmp(inst->ports[i].name, name) == 0) return (int)i;
+  return SL_ENOPORT;
+}
+
+static uint32_t host_budget(sl_ctx_t *ctx) {
+  uint32_t b = INST(ctx)->job->dag->settings.batch_size;
+  return b ? b : 1;
+}
+
+static void where_of(sl_op_instance_t *inst, char *buf, size_t len) {
+  snprintf(buf, len, "node %s[%u]", inst->node->name, inst->subtask);
+}
+
+static void host_logv(sl_ctx_t *ctx, sl_log_level_t level, const char *fmt, va_list ap) {
+  if (!sl_log_enabled(level)) return;
+  char where[160];
+  where_of(INST(ctx), where, sizeof(where));
+  sl_log_msgv(level, where, fmt, ap);
+}
+
+static void host_set_error(sl_ctx_t *ctx, const char *fmt, va_list ap) {
+  sl_op_instance_t *inst = INST(ctx);
+  vsnprintf(inst->error, sizeof(inst->error), fmt, ap);
+  inst->error_set = true;
+}
+
+static sl_counter_t *host_counter(sl_ctx_t *ctx, const char *name) {
+  sl_op_instance_t *inst = INST(ctx);
+  for (uint32_t i = 0; i < inst->counter_count; i++)
+    if (strcmp(inst->counters[i]->name, name) == 0) return &inst->counters[i]->counter;
+  sl_named_counter_t *c = sl_xcalloc(1, sizeof(*c));
+  c->name = sl_xstrdup(name ? name : "");
+  inst->counters = sl_xrealloc(inst->counters, (inst->counter_count + 1) * sizeof(*inst->counters));
+  inst->counters[inst->counter_count++] = c;
+  return &c->counter;
+}
+
+static const sl_config_value_t *config_of(sl_ctx_t *ctx, const char *key) {
+  return key ? sl_dag_node_config(INST(ctx)->node, key) : NULL;
+}
+
+static const char *host_config_string(sl_ctx_t *ctx, const char *key) {
+  const sl_config_value_t *v = config_of(ctx, key);
+  return v ? v->text : NULL;
+}
+static int64_t host_config_int(sl_ctx_t *ctx, const char *key) {
+  const sl_config_value_t *v = config_of(ctx, key);
+  if (!v) return 0;
+  return v->type == SL_CONFIG_DOUBLE ? (int64_t)v->d : v->i;
+}
+static double host_config_double(sl_ctx_t *ctx, const char *key) {
+  const sl_config_value_t *v = config_of(ctx, key);
+  if (!v) return 0;
+  return v->type == SL_CONFIG_DOUBLE ? v->d : (double)v->i;
+}
+static int host_config_bool(sl_ctx_t *ctx, const char *key) {
+  const sl_config_value_t *v = config_of(ctx, key);
+  return v ? v->i != 0 : 0;
+}
+static int64_t host_config_duration_ms(sl_ctx_t *ctx, const char *key) {
+  const sl_config_value_t *v = config_of(ctx, key);
+  return v ? v->i : 0;
+}
+
+static const char *host_node_name(sl_ctx_t *ctx) { return INST(ctx)->node->name; }
+static uint32_t host_task_index(sl_ctx_t *ctx) { return INST(ctx)->subtask; }
+static uint32_t host_parallelism(sl_ctx_t *ctx) { return INST(ctx)->parallelism; }
+static int host_stopping(sl_ctx_t *ctx) { return sl_stop_requested() || sl_job_failed(INST(ctx)->job); }
+static int64_t host_now_ms(sl_ctx_t *ctx) { return sl_wall_ms(); }
+
+const sl_host_api_t sl_host_api = {
+    .abi_major = SL_ABI_MAJOR,
+    .abi_minor = SL_ABI_MINOR,
+    .struct_size = sizeof(sl_host_api_t),
+    .emit = host_emit,
+    .port = host_port,
+    .budget = host_budget,
+    .logv = host_logv,
+    .set_error = host_set_error,
+    .counter = host_counter,
+    .config_string = host_config_string,
+    .config_int = host_config_int,
+    .config_double = host_config_double,
+    .config_bool = host_config_bool,
+    .config_duration_ms = host_config_duration_ms,
+    .node_name = host_node_name,
+    .task_index = host_task_index,
+    .parallelism = host_parallelism,
+    .stopping = host_stopping,
+    .now_ms = host_now_ms,
+    .json_get = sl_json_scan_get,
+    .strerror = sl_error_text,
+};

@@ -1,0 +1,418 @@
+/*
+ * main.c - the `sluice` command line: run, validate, graph, plugins, version.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dag.h"
+#include "diag.h"
+#include "job.h"
+#include "log.h"
+#include "plan.h"
+#include "registry.h"
+#include "summary.h"
+#include "util.h"
+
+static const char *const usage_main =
+    "usage: sluice <command> [options]\n"
+    "\n"
+    "Commands:\n"
+    "  run DAG         run a DAG file until its sources end (or SIGINT/SIGTERM)\n"
+    "  validate DAG    check a DAG file; print every error as file:line:column\n"
+    "  graph DAG       print the physical plan as Graphviz DOT\n"
+    "  plugins         list the plugins found and their operators\n"
+    "  version         print the version and ABI\n"
+    "  help [COMMAND]  print help for a command\n"
+    "\n"
+    "Environment: SLUICE_PLUGIN_PATH (extra plugin directories, ':'-separated),\n"
+    "SLUICE_LOG_LEVEL (error|warn|info|debug), SLUICE_LOG_FORMAT (text|json).\n"
+    "Run `sluice COMMAND --help` for a command's options.\n";
+
+static const char *const usage_run =
+    "usage: sluice run [options] DAG\n"
+    "\n"
+    "Load, validate and run DAG. Bounded sources end the job: end of input flows\n"
+    "through the DAG, sinks flush, and the process exits 0 after printing a summary\n"
+    "(records in/out per node, elapsed time, rate) on stderr. SIGINT/SIGTERM stop\n"
+    "gracefully (sources end, sinks flush); a second signal exits at once.\n"
+    "\n"
+    "Options (override the DAG's settings):\n"
+    "  -w, --workers N            worker threads\n"
+    "  -b, --batch-size N         records per batch\n"
+    "  -c, --channel-capacity N   batches per channel\n"
+    "  -P, --plugin-path DIR      also search DIR for plugins (repeatable)\n"
+    "  -l, --log-level LEVEL      error|warn|info|debug (default info)\n"
+    "  -q, --quiet                no summary\n"
+    "  -h, --help                 this help\n"
+    "\n"
+    "Exit status: 0 done, 1 the job failed, 2 the DAG is invalid or usage error.\n";
+
+static const char *const usage_validate =
+    "usage: sluice validate [options] DAG\n"
+    "\n"
+    "Check DAG without running it: YAML syntax, node specs, plugins and their\n"
+    "config maps, inputs and ports, cycles, parallelism. Every problem is printed\n"
+    "on stderr as FILE:LINE:COLUMN: error: MESSAGE.\n"
+    "\n"
+    "Options:\n"
+    "  -P, --plugin-path DIR   also search DIR for plugins (repeatable)\n"
+    "  -h, --help              this help\n"
+    "\n"
+    "Exit status: 0 valid, 2 invalid (or usage error).\n";
+
+static const char *const usage_graph =
+    "usage: sluice graph [options] DAG\n"
+    "\n"
+    "Print the physical plan of DAG as Graphviz DOT: one box per task with its\n"
+    "chained operators (node[subtask]), one arrow per channel labelled with its\n"
+    "edge kind (forward, rebalance, broadcast, key_by). Render with\n"
+    "`sluice graph dag.yaml | dot -Tsvg > plan.svg`.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FILE       write to FILE instead of stdout\n"
+    "  -w, --workers N         worker count to show task placement for\n"
+    "  -P, --plugin-path DIR   also search DIR for plugins (repeatable)\n"
+    "  -h, --help              this help\n";
+
+static const char *const usage_plugins =
+    "usage: sluice plugins [options]\n"
+    "\n"
+    "List the plugins on the plugin path (SLUICE_PLUGIN_PATH, then the installed\n"
+    "and build-tree plugin directories) with their operators.\n"
+    "\n"
+    "Options:\n"
+    "  -d, --describe NAME     describe an operator (NAME, PLUGIN:OP or a .so path):\n"
+    "                          kind, version, outputs, config keys with types,\n"
+    "                          defaults and descriptions\n"
+    "  -P, --plugin-path DIR   also search DIR for plugins (repeatable)\n"
+    "  -h, --help              this help\n";
+
+static const char *const usage_version =
+    "usage: sluice version\n\nPrint the sluice version and the plugin ABI it provides.\n";
+
+typedef struct cli_opts {
+  int workers, batch_size, channel_capacity;
+  int quiet;
+  const char *output;
+  const char *describe;
+  char **plugin_dirs;
+  int plugin_dir_count;
+} cli_opts_t;
+
+static int parse_positive(const char *text, const char *what, int *out) {
+  char *end = NULL;
+  long v = strtol(text, &end, 10);
+  if (!*text || *end || v <= 0 || v > 1000000) {
+    fprintf(stderr, "sluice: %s must be a positive integer, got '%s'\n", what, text);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+/* Parse options shared by the commands; returns the index of the first operand or -1. */
+static int parse_opts(int argc, char **argv, const char *usage, cli_opts_t *o) {
+  static const struct option longopts[] = {
+      {"workers", required_argument, NULL, 'w'},
+      {"batch-size", required_argument, NULL, 'b'},
+      {"channel-capacity", required_argument, NULL, 'c'},
+      {"plugin-path", required_argument, NULL, 'P'},
+      {"log-level", required_argument, NULL, 'l'},
+      {"quiet", no_argument, NULL, 'q'},
+      {"output", required_argument, NULL, 'o'},
+      {"describe", required_argument, NULL, 'd'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  optind = 1;
+  int c;
+  while ((c = getopt_long(argc, argv, "w:b:c:P:l:qo:d:h", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'w':
+      if (parse_positive(optarg, "--workers", &o->workers)) return -1;
+      break;
+    case 'b':
+      if (parse_positive(optarg, "--batch-size", &o->batch_size)) return -1;
+      break;
+    case 'c':
+      if (parse_positive(optarg, "--channel-capacity", &o->channel_capacity)) return -1;
+      break;
+    case 'P':
+      o->plugin_dirs = sl_xrealloc(o->plugin_dirs, (size_t)(o->plugin_dir_count + 1) * sizeof(char *));
+      o->plugin_dirs[o->plugin_dir_count++] = optarg;
+      break;
+    case 'l': {
+      sl_log_level_t l;
+      if (sl_log_parse_level(optarg, &l) != 0) {
+        fprintf(stderr, "sluice: unknown log level '%s' (error, warn, info, debug)\n", optarg);
+        return -1;
+      }
+      sl_log_set_level(l);
+      break;
+    }
+    case 'q': o->quiet = 1; break;
+    case 'o': o->output = optarg; break;
+    case 'd': o->describe = optarg; break;
+    case 'h': fputs(usage, stdout); exit(0);
+    default: fputs(usage, stderr); return -1;
+    }
+  }
+  return optind;
+}
+
+static sl_registry_t *make_registry(const cli_opts_t *o) {
+  sl_registry_t *reg = sl_registry_new();
+  for (int i = o->plugin_dir_count - 1; i >= 0; i--) sl_registry_add_dir(reg, o->plugin_dirs[i]);
+  return reg;
+}
+
+/* Load + validate + plan. On problems prints them and returns NULL plan. */
+typedef struct prepared {
+  sl_dag_t *dag;
+  sl_registry_t *reg;
+  sl_plan_t *plan;
+} prepared_t;
+
+static int prepare(const char *path, const cli_opts_t *o, prepared_t *p, int want_plan) {
+  memset(p, 0, sizeof(*p));
+  sl_diag_list_t diags;
+  sl_diag_init(&diags);
+  p->reg = make_registry(o);
+  p->dag = sl_dag_load(path, &diags);
+  if (p->dag && diags.errors == 0) {
+    if (o->workers) p->dag->settings.workers = (uint32_t)o->workers;
+    if (o->batch_size) p->dag->settings.batch_size = (uint32_t)o->batch_size;
+    if (o->channel_capacity) p->dag->settings.channel_capacity = (uint32_t)o->channel_capacity;
+  }
+  if (p->dag) sl_dag_validate(p->dag, p->reg, &diags);
+  if (p->dag && diags.errors == 0 && want_plan) p->plan = sl_plan_build(p->dag, &diags);
+  int rc = diags.errors ? -1 : 0;
+  if (!p->dag && diags.errors == 0) {
+    fprintf(stderr, "%s: error: cannot load the DAG\n", path);
+    rc = -1;
+  }
+  sl_diag_sort(&diags);
+  sl_diag_print(&diags, stderr);
+  if (diags.errors)
+    fprintf(stderr, "%s: %zu error%s\n", path, diags.errors, diags.errors == 1 ? "" : "s");
+  sl_diag_free(&diags);
+  return rc;
+}
+
+static void release(prepared_t *p) {
+  sl_plan_free(p->plan);
+  sl_dag_free(p->dag);
+  sl_registry_free(p->reg);
+}
+
+static int one_operand(int argc, char **argv, int first, const char *usage) {
+  if (first < 0) return -1;
+  if (argc - first != 1) {
+    fprintf(stderr, "sluice: expected exactly one DAG file\n\n%s", usage);
+    return -1;
+  }
+  return first;
+}
+
+static int cmd_validate(int argc, char **argv) {
+  cli_opts_t o = {0};
+  int first = one_operand(argc, argv, parse_opts(argc, argv, usage_validate, &o), usage_validate);
+  if (first < 0) return 2;
+  prepared_t p;
+  int rc = prepare(argv[first], &o, &p, 1);
+  if (rc == 0) printf("%s: ok (%zu nodes)\n", argv[first], p.dag->node_count);
+  release(&p);
+  free(o.plugin_dirs);
+  return rc == 0 ? 0 : 2;
+}
+
+static int cmd_graph(int argc, char **argv) {
+  cli_opts_t o = {0};
+  int first = one_operand(argc, argv, parse_opts(argc, argv, usage_graph, &o), usage_graph);
+  if (first < 0) return 2;
+  prepared_t p;
+  int rc = prepare(argv[first], &o, &p, 1);
+  if (rc == 0) {
+    FILE *out = stdout;
+    if (o.output && !(out = fopen(o.output, "w"))) {
+      perror(o.output);
+      rc = -1;
+    } else {
+      uint32_t w = p.plan->worker_count;
+      if (w > p.plan->task_count) p.plan->worker_count = p.plan->task_count;
+      sl_plan_write_dot(p.plan, out);
+      if (out != stdout) fclose(out);
+    }
+  }
+  release(&p);
+  free(o.plugin_dirs);
+  return rc == 0 ? 0 : 2;
+}
+
+static int cmd_run(int argc, char **argv) {
+  cli_opts_t o = {0};
+  int first = one_operand(argc, argv, parse_opts(argc, argv, usage_run, &o), usage_run);
+  if (first < 0) return 2;
+  prepared_t p;
+  if (prepare(argv[first], &o, &p, 1) != 0) {
+    release(&p);
+    free(o.plugin_dirs);
+    return 2;
+  }
+  sl_job_t *job = sl_job_new(p.dag, p.plan);
+  p.plan = NULL; /* the job owns it */
+  char err[2048];
+  int status = 0;
+  sl_install_signal_handlers();
+  if (sl_job_open(job, err, sizeof(err)) != 0) {
+    sl_log_msg(SL_LOG_ERROR, "runtime", "%s", err);
+    status = 1;
+  } else {
+    sl_log_msg(SL_LOG_INFO, "runtime", "job '%s' running: %u tasks on %u workers", p.dag->name,
+               job->plan->task_count, job->worker_count);
+    if (sl_job_run(job) != 0) {
+      sl_log_msg(SL_LOG_ERROR, "runtime", "job failed: %s", job->failure);
+      status = 1;
+    }
+    if (!o.quiet) sl_summary_print(job, stderr);
+  }
+  sl_job_free(job);
+  release(&p);
+  free(o.plugin_dirs);
+  return status;
+}
+
+static const char *kind_name(sl_operator_kind_t k) {
+  switch (k) {
+  case SL_KIND_SOURCE: return "source";
+  case SL_KIND_TRANSFORM: return "transform";
+  case SL_KIND_SINK: return "sink";
+  }
+  return "?";
+}
+
+static const char *config_type_name(sl_config_type_t t) {
+  switch (t) {
+  case SL_CONFIG_STRING: return "string";
+  case SL_CONFIG_INT: return "int";
+  case SL_CONFIG_DOUBLE: return "double";
+  case SL_CONFIG_BOOL: return "bool";
+  case SL_CONFIG_DURATION: return "duration";
+  }
+  return "?";
+}
+
+static void describe_op(const sl_plugin_handle_t *h, const sl_operator_t *op) {
+  printf("operator %s  (plugin %s %s, %s)\n", op->name, h->desc->name,
+         h->desc->version ? h->desc->version : "?", h->path);
+  printf("  kind:        %s\n", kind_name(op->kind));
+  printf("  version:     %s\n", op->version ? op->version : "?");
+  printf("  description: %s\n", op->description ? op->description : "");
+  printf("  outputs:     %s", op->kind == SL_KIND_SINK ? "errors" : "default, errors");
+  for (size_t i = 0; op->outputs && op->outputs[i]; i++)
+    if (strcmp(op->outputs[i], "errors") != 0) printf(", %s", op->outputs[i]);
+  printf("\n  config:%s\n", op->config_count ? "" : "      (none)");
+  for (size_t i = 0; i < op->config_count; i++) {
+    const sl_config_key_t *k = &op->config[i];
+    printf("    %-16s %-9s %-22s %s\n", k->name, config_type_name(k->type),
+           k->default_value ? k->default_value : "(required)", k->description ? k->description : "");
+  }
+}
+
+static void warn_plugin(const char *msg, void *ud) {
+  (void)ud;
+  fprintf(stderr, "warning: %s\n", msg);
+}
+
+static int cmd_plugins(int argc, char **argv) {
+  cli_opts_t o = {0};
+  int first = parse_opts(argc, argv, usage_plugins, &o);
+  if (first < 0) return 2;
+  if (first != argc) {
+    fprintf(stderr, "sluice: plugins takes no operands\n\n%s", usage_plugins);
+    return 2;
+  }
+  sl_registry_t *reg = make_registry(&o);
+  int rc = 0;
+  if (o.describe) {
+    char err[1024];
+    sl_plugin_handle_t *h = NULL;
+    const sl_operator_t *op = sl_registry_resolve(reg, o.describe, ".", &h, err, sizeof(err));
+    if (op) {
+      describe_op(h, op);
+    } else {
+      /* A plugin name: describe all its operators. */
+      sl_registry_scan(reg, NULL, NULL);
+      const sl_plugin_handle_t *found = NULL;
+      for (size_t i = 0; i < sl_registry_count(reg); i++)
+        if (strcmp(sl_registry_at(reg, i)->desc->name, o.describe) == 0) found = sl_registry_at(reg, i);
+      if (found) {
+        for (size_t i = 0; i < found->desc->operator_count; i++) {
+          if (i) printf("\n");
+          describe_op(found, found->desc->operators[i]);
+        }
+      } else {
+        fprintf(stderr, "sluice: %s\n", err);
+        rc = 2;
+      }
+    }
+  } else {
+    sl_registry_scan(reg, warn_plugin, NULL);
+    if (sl_registry_count(reg) == 0) printf("no plugins found (set SLUICE_PLUGIN_PATH)\n");
+    for (size_t i = 0; i < sl_registry_count(reg); i++) {
+      const sl_plugin_handle_t *h = sl_registry_at(reg, i);
+      printf("%s %s  %s\n  %s\n", h->desc->name, h->desc->version ? h->desc->version : "?",
+             h->path, h->desc->description ? h->desc->description : "");
+      for (size_t k = 0; k < h->desc->operator_count; k++) {
+        const sl_operator_t *op = h->desc->operators[k];
+        printf("    %-16s %-9s %s\n", op->name, kind_name(op->kind),
+               op->description ? op->description : "");
+      }
+    }
+  }
+  sl_registry_free(reg);
+  free(o.plugin_dirs);
+  return rc;
+}
+
+static int cmd_version(int argc, char **argv) {
+  if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    fputs(usage_version, stdout);
+    return 0;
+  }
+  printf("sluice %s (plugin ABI %d.%d)\n", SLUICE_VERSION, SL_ABI_MAJOR, SL_ABI_MINOR);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  sl_log_init_from_env();
+  if (argc < 2) {
+    fputs(usage_main, stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
+  if (strcmp(cmd, "validate") == 0) return cmd_validate(argc - 1, argv + 1);
+  if (strcmp(cmd, "graph") == 0) return cmd_graph(argc - 1, argv + 1);
+  if (strcmp(cmd, "plugins") == 0) return cmd_plugins(argc - 1, argv + 1);
+  if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) return cmd_version(argc - 1, argv + 1);
+  if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+    const char *topic = argc > 2 ? argv[2] : NULL;
+    if (!topic) fputs(usage_main, stdout);
+    else if (strcmp(topic, "run") == 0) fputs(usage_run, stdout);
+    else if (strcmp(topic, "validate") == 0) fputs(usage_validate, stdout);
+    else if (strcmp(topic, "graph") == 0) fputs(usage_graph, stdout);
+    else if (strcmp(topic, "plugins") == 0) fputs(usage_plugins, stdout);
+    else if (strcmp(topic, "version") == 0) fputs(usage_version, stdout);
+    else {
+      fprintf(stderr, "sluice: no help for '%s'\n", topic);
+      return 2;
+    }
+    return 0;
+  }
+  fprintf(stderr, "sluice: unknown command '%s'\n\n%s", cmd, usage_main);
+  return 2;
+}

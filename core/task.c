@@ -1,0 +1,364 @@
+/*
+ * task.c - running one task: pulling input batches, calling operators,
+ * routing what they emit (chained call, or a batch in an output channel),
+ * error policies, end of input.
+ *
+ * Backpressure: a task takes a new input batch (or polls its source) only
+ * when every output channel has credit. What one input batch produces beyond
+ * the credit waits in the task's per-output pending list, and the task takes
+ * no more input until that list has drained. So memory stays bounded by the
+ * channel capacities plus the fan-out of one batch, and a worker never waits:
+ * a task without credit simply is not runnable.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "job.h"
+#include "json_scan.h"
+#include "log.h"
+#include "util.h"
+
+#define SL_SOURCE_RETRY_NS 1000000ull /* a source that said SL_AGAIN is polled again after 1 ms */
+#define SL_BATCHES_PER_RUN 8          /* input batches per turn, for fairness between tasks */
+
+static inline void stat_inc(_Atomic uint64_t *v, uint64_t n) {
+  atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------ outputs */
+
+/* Hand a sealed batch to its channel, or queue it when there is no credit. */
+static void task_seal(sl_task_t *t, sl_channel_t *ch, sl_batch_t *b) {
+  sl_task_output_t *out = &t->outputs[ch->producer_slot];
+  if (!out->pending_head && sl_channel_push(ch, b) == 0) {
+    sl_worker_notify(((sl_task_t *)ch->consumer)->worker);
+    return;
+  }
+  b->next = NULL;
+  if (out->pending_tail)
+    out->pending_tail->next = b;
+  else
+    out->pending_head = b;
+  out->pending_tail = b;
+  t->pending_batches++;
+}
+
+/* Push queued batches while there is credit. Returns non-zero if any moved. */
+static int task_drain_pending(sl_task_t *t) {
+  if (!t->pending_batches) return 0;
+  int moved = 0;
+  for (uint32_t o = 0; o < t->output_count; o++) {
+    sl_task_output_t *out = &t->outputs[o];
+    while (out->pending_head) {
+      sl_batch_t *b = out->pending_head;
+      if (sl_channel_push(out->channel, b) != 0) break;
+      out->pending_head = b->next;
+      if (!out->pending_head) out->pending_tail = NULL;
+      t->pending_batches--;
+      moved = 1;
+      sl_worker_notify(((sl_task_t *)out->channel->consumer)->worker);
+    }
+  }
+  return moved;
+}
+
+/* Seal every partly filled batch (end of an input batch or of a poll). */
+static void task_flush(sl_task_t *t) {
+  for (uint32_t o = 0; o < t->op_count; o++) {
+    sl_op_instance_t *inst = t->ops[o];
+    for (uint32_t p = 0; p < inst->port_count; p++) {
+      sl_out_port_t *port = &inst->ports[p];
+      for (uint32_t k = 0; k < port->target_count; k++) {
+        sl_out_target_t *tg = &port->targets[k];
+        if (tg->kind == SL_EDGE_CHAINED) continue;
+        for (uint32_t c = 0; c < tg->channel_count; c++) {
+          sl_batch_t *b = tg->filling[c];
+          if (b && b->count) {
+            tg->filling[c] = NULL;
+            task_seal(t, tg->channels[c], b);
+          }
+        }
+      }
+    }
+  }
+}
+
+static int outputs_have_credit(sl_task_t *t) {
+  for (uint32_t o = 0; o < t->output_count; o++)
+    if (!sl_channel_has_credit(t->outputs[o].channel)) return 0;
+  return 1;
+}
+
+/* Append a record to the batch being filled for channel c of a target. */
+static void route_to_channel(sl_task_t *t, sl_out_target_t *tg, uint32_t c, const sl_record_t *rec,
+                             const void *key, size_t key_len, uint8_t flags) {
+  sl_batch_t *b = tg->filling[c];
+  if (!b) b = tg->filling[c] = sl_channel_acquire(tg->channels[c]);
+  if (sl_batch_append(b, rec, key, key_len, flags) != 0) {
+    task_seal(t, tg->channels[c], b);
+    b = tg->filling[c] = sl_channel_acquire(tg->channels[c]);
+    sl_batch_append(b, rec, key, key_len, flags);
+  }
+  if (sl_batch_full(b)) {
+    tg->filling[c] = NULL;
+    task_seal(t, tg->channels[c], b);
+  }
+}
+
+static void instance_process(sl_op_instance_t *inst, const sl_record_t *rec, uint8_t flags);
+
+int sl_instance_emit(sl_op_instance_t *inst, int port, const sl_record_t *rec) {
+  sl_out_port_t *p = &inst->ports[port];
+  for (uint32_t k = 0; k < p->target_count; k++) {
+    sl_out_target_t *tg = &p->targets[k];
+    switch (tg->kind) {
+    case SL_EDGE_CHAINED:
+      instance_process(tg->chained, rec, 0);
+      break;
+    case SL_EDGE_FORWARD:
+      route_to_channel(inst->task, tg, 0, rec, NULL, 0, 0);
+      break;
+    case SL_EDGE_REBALANCE: {
+      uint32_t c = tg->next_rr++;
+      if (tg->next_rr >= tg->channel_count) tg->next_rr = 0;
+      route_to_channel(inst->task, tg, c, rec, NULL, 0, 0);
+      break;
+    }
+    case SL_EDGE_BROADCAST:
+      for (uint32_t c = 0; c < tg->channel_count; c++)
+        route_to_channel(inst->task, tg, c, rec, NULL, 0, 0);
+      break;
+    case SL_EDGE_KEY_BY: {
+      const void *key = rec->key;
+      size_t key_len = rec->key_len;
+      uint8_t flags = 0;
+      if (tg->key_field) {
+        sl_json_value_t v;
+        if (sl_json_scan_get(rec->value, rec->value_len, tg->key_field, &v) == 0 &&
+            (v.type == SL_JSON_STRING || v.type == SL_JSON_NUMBER || v.type == SL_JSON_BOOL)) {
+          key = v.ptr;
+          key_len = v.len;
+        } else {
+          /* The consumer owns the on_error policy: send it there, flagged. */
+          flags = SL_REC_KEY_ERROR;
+        }
+      }
+      /* key -> key group -> task, so that state can later be redistributed
+       * by key group when parallelism changes. */
+      uint64_t h = XXH3_64bits(key, key_len);
+      uint32_t group = (uint32_t)(h % tg->max_key_groups);
+      uint32_t c = (uint32_t)(((uint64_t)group * tg->consumer_parallelism) / tg->max_key_groups);
+      route_to_channel(inst->task, tg, c, rec, key, key_len, flags);
+      break;
+    }
+    }
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------- errors */
+
+static const char *instance_error_text(sl_op_instance_t *inst, int rc) {
+  return inst->error_set ? inst->error : sl_error_text(rc);
+}
+
+/* A record failed in `inst`: apply the node's on_error policy. */
+static void instance_record_failed(sl_op_instance_t *inst, const sl_record_t *rec,
+                                   const char *why) {
+  const sl_dag_node_t *node = inst->node;
+  char offset[32];
+  if (rec->offset == SL_OFFSET_NONE)
+    snprintf(offset, sizeof(offset), "unknown");
+  else
+    snprintf(offset, sizeof(offset), "%" PRId64, rec->offset);
+  switch (node->on_error) {
+  case SL_ON_ERROR_FAIL:
+    sl_job_fail(inst->job, "node '%s' (operator '%s' of plugin %s), task %u: record at offset %s: %s",
+                node->name, inst->op->name, inst->plugin ? inst->plugin->path : "?", inst->subtask,
+                offset, why);
+    break;
+  case SL_ON_ERROR_SKIP:
+    if (atomic_load_explicit(&inst->stats.errors_skipped, memory_order_relaxed) == 0) {
+      char where[160];
+      snprintf(where, sizeof(where), "node %s[%u]", node->name, inst->subtask);
+      sl_log_msg(SL_LOG_WARN, where,
+                 "skipping record at offset %s: %s (further skips are only counted)", offset, why);
+    }
+    stat_inc(&inst->stats.errors_skipped, 1);
+    break;
+  case SL_ON_ERROR_DEAD_LETTER: {
+    /* The original record plus two headers naming the error and the node. */
+    enum { MAX_STACK_HEADERS = 32 };
+    sl_header_t stack[MAX_STACK_HEADERS + 2];
+    sl_header_t *hdrs = stack;
+    uint32_t n = rec->header_count;
+    if (n > MAX_STACK_HEADERS) hdrs = sl_xmalloc((n + 2) * sizeof(sl_header_t)); /* rare */
+    if (n) memcpy(hdrs, rec->headers, n * sizeof(sl_header_t));
+    hdrs[n++] = (sl_header_t){"sluice.error", 12, why, strlen(why)};
+    hdrs[n++] = (sl_header_t){"sluice.node", 11, node->name, strlen(node->name)};
+    sl_record_t dl = *rec;
+    dl.headers = hdrs;
+    dl.header_count = n;
+    stat_inc(&inst->stats.errors_dead_lettered, 1);
+    sl_instance_emit(inst, inst->errors_port, &dl);
+    if (hdrs != stack) free(hdrs);
+    break;
+  }
+  }
+}
+
+static void instance_process(sl_op_instance_t *inst, const sl_record_t *rec, uint8_t flags) {
+  stat_inc(&inst->stats.records_in, 1);
+  if (flags & SL_REC_KEY_ERROR) {
+    char why[256];
+    snprintf(why, sizeof(why), "key_by: field '%s' is missing, not a scalar, or the value is not a JSON object",
+             inst->node->key_by ? inst->node->key_by : "?");
+    instance_record_failed(inst, rec, why);
+    return;
+  }
+  inst->current = rec;
+  inst->error_set = false;
+  int rc = inst->op->process((sl_ctx_t *)inst, inst->state, rec);
+  inst->current = NULL;
+  if (rc < 0) instance_record_failed(inst, rec, instance_error_text(inst, rc));
+}
+
+/* --------------------------------------------------------- life cycle */
+
+static void task_end(sl_task_t *t) {
+  for (uint32_t o = 0; o < t->op_count && !sl_job_failed(t->job); o++) {
+    sl_op_instance_t *inst = t->ops[o];
+    if (inst->ended) continue;
+    inst->ended = true;
+    if (inst->op->on_end) {
+      inst->error_set = false;
+      int rc = inst->op->on_end((sl_ctx_t *)inst, inst->state);
+      if (rc < 0)
+        sl_job_fail(t->job, "node '%s' (operator '%s'), task %u: on_end failed: %s",
+                    inst->node->name, inst->op->name, inst->subtask, instance_error_text(inst, rc));
+    }
+  }
+  task_flush(t);
+  for (uint32_t o = 0; o < t->output_count; o++) {
+    sl_batch_t *b = sl_channel_acquire(t->outputs[o].channel);
+    b->kind = SL_BATCH_END;
+    task_seal(t, t->outputs[o].channel, b);
+  }
+  t->phase = SL_TASK_ENDING;
+}
+
+static void note_blocked(sl_task_t *t, uint64_t now) {
+  if (!t->blocked_since_ns) t->blocked_since_ns = now;
+}
+
+static void note_unblocked(sl_task_t *t, uint64_t now) {
+  if (t->blocked_since_ns) {
+    stat_inc(&t->backpressure_ns, now - t->blocked_since_ns);
+    t->blocked_since_ns = 0;
+  }
+}
+
+static int task_poll_source(sl_task_t *t, uint64_t now) {
+  if (now < t->retry_at_ns) return 0;
+  sl_op_instance_t *inst = t->ops[0];
+  int rc;
+  if (sl_stop_requested()) {
+    rc = SL_DONE;
+  } else {
+    inst->error_set = false;
+    rc = inst->op->poll((sl_ctx_t *)inst, inst->state);
+  }
+  task_flush(t);
+  if (rc == SL_DONE) {
+    task_end(t);
+  } else if (rc == SL_AGAIN) {
+    t->retry_at_ns = now + SL_SOURCE_RETRY_NS;
+    return 0;
+  } else if (rc < 0) {
+    sl_job_fail(t->job, "node '%s' (source '%s'), task %u: poll failed: %s", inst->node->name,
+                inst->op->name, inst->subtask, instance_error_text(inst, rc));
+  }
+  return 1;
+}
+
+static int task_process_inputs(sl_task_t *t, uint64_t now) {
+  int progress = 0;
+  sl_op_instance_t *head = t->ops[0];
+  for (int round = 0; round < SL_BATCHES_PER_RUN; round++) {
+    if (round > 0 && (t->pending_batches || !outputs_have_credit(t))) break;
+    sl_batch_t *b = NULL;
+    sl_task_input_t *in = NULL;
+    for (uint32_t i = 0; i < t->input_count; i++) {
+      uint32_t idx = (t->next_input + i) % t->input_count;
+      if (t->inputs[idx].ended) continue;
+      b = sl_channel_pop(t->inputs[idx].channel);
+      if (b) {
+        in = &t->inputs[idx];
+        t->next_input = idx + 1;
+        break;
+      }
+    }
+    if (!b) break;
+    progress = 1;
+    /* The producer may have been waiting for this credit. */
+    sl_worker_notify(((sl_task_t *)in->channel->producer)->worker);
+    if (b->kind == SL_BATCH_END) {
+      sl_channel_release(in->channel, b);
+      in->ended = true;
+      if (++t->inputs_ended == t->input_count) {
+        task_end(t);
+        break;
+      }
+      continue;
+    }
+    for (uint32_t r = 0; r < b->count; r++) {
+      instance_process(head, &b->records[r], b->flags[r]);
+      if (sl_job_failed(t->job)) break;
+    }
+    sl_channel_release(in->channel, b);
+    task_flush(t);
+  }
+  (void)now;
+  return progress;
+}
+
+int sl_task_run(sl_task_t *t, uint64_t now) {
+  if (t->phase == SL_TASK_FINISHED) return 0;
+  int progress = task_drain_pending(t);
+  if (t->pending_batches) {
+    note_blocked(t, now);
+    return progress;
+  }
+  if (t->phase == SL_TASK_ENDING) {
+    t->phase = SL_TASK_FINISHED;
+    t->worker->finished_count++;
+    return 1;
+  }
+  if (sl_job_failed(t->job)) return progress;
+  if (!outputs_have_credit(t)) {
+    note_blocked(t, now);
+    return progress;
+  }
+  note_unblocked(t, now);
+  if (t->is_source) return task_poll_source(t, now) | progress;
+  return task_process_inputs(t, now) | progress;
+}
+
+int sl_task_ready(sl_task_t *t, uint64_t now) {
+  if (t->phase == SL_TASK_FINISHED) return 0;
+  if (sl_job_failed(t->job)) return 1;
+  if (t->pending_batches) {
+    for (uint32_t o = 0; o < t->output_count; o++)
+      if (t->outputs[o].pending_head && sl_channel_has_credit(t->outputs[o].channel)) return 1;
+    return 0;
+  }
+  if (t->phase == SL_TASK_ENDING) return 1;
+  if (!outputs_have_credit(t)) return 0;
+  if (t->is_source) return now >= t->retry_at_ns || sl_stop_requested();
+  for (uint32_t i = 0; i < t->input_count; i++)
+    if (!t->inputs[i].ended && sl_channel_has_input(t->inputs[i].channel)) return 1;
+  return 0;
+}

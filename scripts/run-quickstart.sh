@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The README's run command: install what is missing, build, and run the
+# quickstart pipeline (generator -> parse/filter -> key_by -> count -> file).
+# Extra arguments go to `sluice run` (e.g. --workers 1).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+"$ROOT/scripts/install-deps.sh"
+BUILD="${SLUICE_BUILD_DIR:-$ROOT/build}"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+OUT="${SLUICE_QUICKSTART_OUT:-$ROOT/tmp/quickstart}"
+mkdir -p "$OUT"
+cd "$OUT"
+"$BUILD/sluice" run "$@" "$ROOT/examples/quickstart/dag.yaml"
+echo
+echo "output: $OUT/quickstart-counts.jsonl ($(wc -l < quickstart-counts.jsonl) lines; first 3:)"
+head -3 quickstart-counts.jsonl

@@ -1,0 +1,414 @@
+/*
+ * sluice.h - the Sluice plugin SDK. One self-contained header (C99 and C++),
+ * depending on nothing but libc.
+ *
+ * A plugin is a shared object that exports one data symbol, `sluice_plugin`
+ * (declare it with SL_PLUGIN_DEFINE). It is a `const sl_plugin_t`: the host
+ * reads and checks it (ABI major/minor, struct sizes, required callbacks)
+ * before it calls any function of the plugin. Each plugin holds one or more
+ * operators, each described by a `const sl_operator_t`.
+ *
+ * The host reaches plugin code only through the callbacks of an operator.
+ * Plugin code reaches the host only through the functions below, which go
+ * through the host's versioned function table (sl_host_api_t). That table is
+ * append-only: a new minor version adds fields at its end, never changes or
+ * removes one.
+ *
+ * Threading: every callback of one operator instance runs on one worker
+ * thread at a time, never concurrently; different instances (tasks) of the
+ * same operator may run concurrently on different threads, so plugin code
+ * must not share mutable globals between instances without its own locking.
+ * Callbacks must not block (no sleeping, no waiting on the network).
+ */
+#ifndef SLUICE_H
+#define SLUICE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- ABI */
+
+/** Incompatible changes bump the major; the host refuses other majors. */
+#define SL_ABI_MAJOR 1
+/** Additions (new host functions, new operator callbacks) bump the minor. */
+#define SL_ABI_MINOR 0
+
+#if defined(_WIN32)
+#define SL_EXPORT __declspec(dllexport)
+#else
+#define SL_EXPORT __attribute__((visibility("default")))
+#endif
+
+#if defined(__GNUC__)
+#define SL_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define SL_PRINTF(fmt, args)
+#endif
+
+/* ---------------------------------------------------------- Errors */
+
+/*
+ * Every SDK function returns int: 0 = ok, negative = an error from this
+ * table, positive = a flow-control code (SL_AGAIN, SL_DONE), never an error.
+ * X(name, value, text): one table gives the codes and sl_strerror().
+ */
+#define SL_ERROR_TABLE(X)                                                     \
+  X(SL_OK, 0, "ok")                                                          \
+  X(SL_EINVAL, -1, "invalid argument")                                       \
+  X(SL_ENOMEM, -2, "out of memory")                                          \
+  X(SL_ENOPORT, -3, "unknown output port")                                   \
+  X(SL_EIO, -4, "input/output error")                                        \
+  X(SL_ECONFIG, -5, "invalid configuration")                                 \
+  X(SL_EABI, -6, "plugin ABI mismatch")                                      \
+  X(SL_ERECORD, -7, "invalid record")                                        \
+  X(SL_EPLUGIN, -8, "plugin failure")                                        \
+  X(SL_ENOTFOUND, -9, "not found")                                           \
+  X(SL_ESTATE, -10, "operation not allowed in this state")
+
+enum sl_error_code {
+#define SL__ERROR_ENUM(name, value, text) name = value,
+  SL_ERROR_TABLE(SL__ERROR_ENUM)
+#undef SL__ERROR_ENUM
+};
+
+/** Flow control, not an error: no credit / nothing to do now, call again. */
+#define SL_AGAIN 1
+/** Flow control, not an error: a source has no more input. */
+#define SL_DONE 2
+
+/* ---------------------------------------------------------- Records */
+
+/** A record header: a name and a value, both byte strings. */
+typedef struct sl_header {
+  const char *name;
+  size_t name_len;
+  const void *value;
+  size_t value_len;
+} sl_header_t;
+
+/** Offset of a record whose source position is unknown. */
+#define SL_OFFSET_NONE INT64_C(-1)
+
+/**
+ * A record, as an operator sees it. Every pointer in a record the host hands
+ * to a callback is owned by the host and valid only until that callback
+ * returns: copy what you keep. A record an operator emits is copied by the
+ * host (or handed on within the same call), so it may point to the
+ * operator's stack or scratch buffers.
+ */
+typedef struct sl_record {
+  const void *key; /**< key bytes (may be NULL when key_len is 0) */
+  size_t key_len;
+  const void *value; /**< value bytes (may be NULL when value_len is 0) */
+  size_t value_len;
+  int64_t ts;     /**< event time, milliseconds since the Unix epoch */
+  int64_t offset; /**< position in its source (line, sequence, Kafka offset) or SL_OFFSET_NONE */
+  const sl_header_t *headers;
+  uint32_t header_count;
+} sl_record_t;
+
+/* ------------------------------------------------------ Configuration */
+
+/** Types of configuration values, checked by the host before open(). */
+typedef enum sl_config_type {
+  SL_CONFIG_STRING = 1,
+  SL_CONFIG_INT = 2,      /**< 64-bit signed integer */
+  SL_CONFIG_DOUBLE = 3,
+  SL_CONFIG_BOOL = 4,     /**< true/false */
+  SL_CONFIG_DURATION = 5  /**< "250ms", "10s", "5m", "1h", "2d"; read in milliseconds */
+} sl_config_type_t;
+
+/**
+ * One key of an operator's declarative config map. A NULL default_value
+ * makes the key required. The host validates a DAG's `config:` against this
+ * map (unknown key, wrong type, missing required key are errors with the
+ * file:line:column of the offending text) and prints it for
+ * `sluice plugins --describe`.
+ */
+typedef struct sl_config_key {
+  const char *name;
+  sl_config_type_t type;
+  const char *default_value; /**< as it would be written in YAML; NULL = required */
+  const char *description;
+} sl_config_key_t;
+
+/* ---------------------------------------------------------- Operators */
+
+typedef struct sl_ctx sl_ctx_t; /**< a task's context, opaque; owned by the host */
+
+/** What an operator is: a source produces, an operator transforms, a sink consumes. */
+typedef enum sl_operator_kind {
+  SL_KIND_SOURCE = 1,
+  SL_KIND_TRANSFORM = 2,
+  SL_KIND_SINK = 3
+} sl_operator_kind_t;
+
+/** Port id of an operator's default output. Named outputs get ids from sl_port(). */
+#define SL_PORT_DEFAULT 0
+
+/**
+ * An operator descriptor: a `const` struct with designated initialisers.
+ * Set struct_size to sizeof(sl_operator_t) (SL_OPERATOR_INIT does it); the
+ * host uses it to know which (appended) fields a plugin was built with.
+ *
+ * Callbacks, all called on the task's worker thread:
+ *  - open: create the instance; store it in *state. Config is readable
+ *    through sl_config_*(). Write a message to errbuf and return a negative
+ *    code to fail (the job does not start). Optional.
+ *  - process: one input record (transforms and sinks; required for them).
+ *    Return 0, or a negative code after sl_set_error(): the node's on_error
+ *    policy decides what happens to the record.
+ *  - poll: sources only (required for them): emit up to sl_budget() records,
+ *    return SL_OK (more to come), SL_AGAIN (nothing now, poll later) or
+ *    SL_DONE (input exhausted). Negative = the job fails.
+ *  - on_end: every input has ended (or, for a source, poll returned
+ *    SL_DONE): flush, emit final results. Optional.
+ *  - close: free the instance; called once after a successful open, also
+ *    when the job fails. Optional.
+ */
+typedef struct sl_operator {
+  uint32_t struct_size;
+  const char *name;        /**< unique within its plugin: [a-z0-9_]+ */
+  const char *version;     /**< the operator's own version, e.g. "1.0.0" */
+  const char *description; /**< one line */
+  sl_operator_kind_t kind;
+  const sl_config_key_t *config; /**< config map, config_count entries */
+  size_t config_count;
+  const char *const *outputs; /**< named output ports, NULL-terminated, or NULL */
+  int (*open)(sl_ctx_t *ctx, void **state, char *errbuf, size_t errbuf_len);
+  int (*process)(sl_ctx_t *ctx, void *state, const sl_record_t *rec);
+  int (*poll)(sl_ctx_t *ctx, void *state);
+  int (*on_end)(sl_ctx_t *ctx, void *state);
+  void (*close)(void *state);
+  /* ABI 1.0 ends here; later minors append fields (timers, watermarks,
+   * state snapshots, two-phase commit) after this line. */
+} sl_operator_t;
+
+#define SL_OPERATOR_INIT .struct_size = sizeof(sl_operator_t)
+
+/** The plugin descriptor, exported as the data symbol `sluice_plugin`. */
+typedef struct sl_plugin {
+  uint32_t abi_major; /**< SL_ABI_MAJOR the plugin was built with */
+  uint32_t abi_minor; /**< SL_ABI_MINOR the plugin was built with */
+  uint32_t struct_size; /**< sizeof(sl_plugin_t) */
+  uint32_t operator_struct_size; /**< sizeof(sl_operator_t) */
+  const char *name;    /**< plugin name: [a-z0-9_-]+ */
+  const char *version; /**< plugin version */
+  const char *description;
+  const sl_operator_t *const *operators; /**< operator_count descriptors */
+  size_t operator_count;
+} sl_plugin_t;
+
+/** Name of the exported descriptor symbol. */
+#define SL_PLUGIN_SYMBOL "sluice_plugin"
+
+/**
+ * Define a plugin: SL_PLUGIN_DEFINE("name", "1.0.0", "what it does", &op_a, &op_b);
+ * (at file scope, once per shared object).
+ */
+#define SL_PLUGIN_DEFINE(pname, pversion, pdescription, ...)                  \
+  static const sl_operator_t *const sl__plugin_ops[] = {__VA_ARGS__};        \
+  SL_EXPORT extern const sl_plugin_t sluice_plugin;                          \
+  const sl_plugin_t sluice_plugin = {                                        \
+      SL_ABI_MAJOR, SL_ABI_MINOR, sizeof(sl_plugin_t),                       \
+      sizeof(sl_operator_t), pname, pversion, pdescription, sl__plugin_ops,  \
+      sizeof(sl__plugin_ops) / sizeof(sl__plugin_ops[0])}
+
+/* --------------------------------------------------- Host function table */
+
+typedef enum sl_log_level {
+  SL_LOG_ERROR = 0,
+  SL_LOG_WARN = 1,
+  SL_LOG_INFO = 2,
+  SL_LOG_DEBUG = 3
+} sl_log_level_t;
+
+/** A per-operator counter; add to it with sl_counter_add(). Owned by the host. */
+typedef struct sl_counter {
+  uint64_t value; /**< written by the owning task only, read by the host */
+} sl_counter_t;
+
+/** Kinds of a JSON value found by sl_json_get(). */
+typedef enum sl_json_type {
+  SL_JSON_NONE = 0, /**< field absent */
+  SL_JSON_STRING,
+  SL_JSON_NUMBER,
+  SL_JSON_BOOL,
+  SL_JSON_NULL,
+  SL_JSON_OBJECT,
+  SL_JSON_ARRAY
+} sl_json_type_t;
+
+/**
+ * A JSON value located inside a document, without copying: `ptr`/`len` is
+ * the raw text (for a string: between the quotes, escapes left as written).
+ */
+typedef struct sl_json_value {
+  sl_json_type_t type;
+  const char *ptr;
+  size_t len;
+} sl_json_value_t;
+
+/**
+ * The host's function table. Plugins never call it directly: use the
+ * sl_*() wrappers below. Fields are only ever appended.
+ */
+typedef struct sl_host_api {
+  uint32_t abi_major;
+  uint32_t abi_minor;
+  uint32_t struct_size;
+  int (*emit)(sl_ctx_t *ctx, int port, const sl_record_t *rec);
+  int (*port)(sl_ctx_t *ctx, const char *name);
+  uint32_t (*budget)(sl_ctx_t *ctx);
+  void (*logv)(sl_ctx_t *ctx, sl_log_level_t level, const char *fmt, va_list ap);
+  void (*set_error)(sl_ctx_t *ctx, const char *fmt, va_list ap);
+  sl_counter_t *(*counter)(sl_ctx_t *ctx, const char *name);
+  const char *(*config_string)(sl_ctx_t *ctx, const char *key);
+  int64_t (*config_int)(sl_ctx_t *ctx, const char *key);
+  double (*config_double)(sl_ctx_t *ctx, const char *key);
+  int (*config_bool)(sl_ctx_t *ctx, const char *key);
+  int64_t (*config_duration_ms)(sl_ctx_t *ctx, const char *key);
+  const char *(*node_name)(sl_ctx_t *ctx);
+  uint32_t (*task_index)(sl_ctx_t *ctx);
+  uint32_t (*parallelism)(sl_ctx_t *ctx);
+  int (*stopping)(sl_ctx_t *ctx);
+  int64_t (*now_ms)(sl_ctx_t *ctx);
+  int (*json_get)(const void *json, size_t len, const char *field, sl_json_value_t *out);
+  const char *(*strerror)(int code);
+  /* ABI 1.0 ends here. */
+} sl_host_api_t;
+
+/**
+ * The public head of every context: the host places its function table
+ * first so that the inline wrappers can find it. Opaque otherwise.
+ */
+typedef struct sl_ctx_head {
+  const sl_host_api_t *host;
+} sl_ctx_head_t;
+
+#define SL__HOST(ctx) (((const sl_ctx_head_t *)(const void *)(ctx))->host)
+
+/* ------------------------------------------------------- SDK functions */
+
+/**
+ * Emit a record to an output port (SL_PORT_DEFAULT or an id from sl_port()).
+ * The host copies the record or hands it to the next chained operator before
+ * returning. Callable from process, poll and on_end. Returns 0, or
+ * SL_ENOPORT for a port the operator never declared (the job then fails
+ * with a message naming the node and the port).
+ */
+static inline int sl_emit_to(sl_ctx_t *ctx, int port, const sl_record_t *rec) {
+  return SL__HOST(ctx)->emit(ctx, port, rec);
+}
+
+/** Emit a record to the default output. */
+static inline int sl_emit(sl_ctx_t *ctx, const sl_record_t *rec) {
+  return SL__HOST(ctx)->emit(ctx, SL_PORT_DEFAULT, rec);
+}
+
+/**
+ * The id of a named output port (declared in sl_operator_t.outputs, or
+ * "errors", which every node has), or SL_ENOPORT. Look ports up in open(),
+ * not per record.
+ */
+static inline int sl_port(sl_ctx_t *ctx, const char *name) {
+  return SL__HOST(ctx)->port(ctx, name);
+}
+
+/** Sources: how many records poll() may emit in this call (at least 1). */
+static inline uint32_t sl_budget(sl_ctx_t *ctx) { return SL__HOST(ctx)->budget(ctx); }
+
+/** Log a message, tagged with the node and task. */
+static inline void sl_log(sl_ctx_t *ctx, sl_log_level_t level, const char *fmt, ...)
+    SL_PRINTF(3, 4);
+static inline void sl_log(sl_ctx_t *ctx, sl_log_level_t level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  SL__HOST(ctx)->logv(ctx, level, fmt, ap);
+  va_end(ap);
+}
+
+/**
+ * Describe why the current record failed, before process() returns a
+ * negative code. The host adds the node, plugin and record offset.
+ */
+static inline void sl_set_error(sl_ctx_t *ctx, const char *fmt, ...) SL_PRINTF(2, 3);
+static inline void sl_set_error(sl_ctx_t *ctx, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  SL__HOST(ctx)->set_error(ctx, fmt, ap);
+  va_end(ap);
+}
+
+/**
+ * A named counter of this operator instance, created on first use. Call in
+ * open(); the pointer stays valid until close(). Reported in the run summary
+ * (and as metrics).
+ */
+static inline sl_counter_t *sl_counter(sl_ctx_t *ctx, const char *name) {
+  return SL__HOST(ctx)->counter(ctx, name);
+}
+
+/** Add to a counter. Only the owning task writes it: no atomic RMW needed. */
+static inline void sl_counter_add(sl_counter_t *c, uint64_t n) {
+  __atomic_store_n(&c->value, __atomic_load_n(&c->value, __ATOMIC_RELAXED) + n,
+                   __ATOMIC_RELAXED);
+}
+
+/**
+ * Configuration values, already validated and defaulted by the host.
+ * Strings are owned by the host and live until close(). An undeclared key
+ * reads as NULL / 0.
+ */
+static inline const char *sl_config_string(sl_ctx_t *ctx, const char *key) {
+  return SL__HOST(ctx)->config_string(ctx, key);
+}
+static inline int64_t sl_config_int(sl_ctx_t *ctx, const char *key) {
+  return SL__HOST(ctx)->config_int(ctx, key);
+}
+static inline double sl_config_double(sl_ctx_t *ctx, const char *key) {
+  return SL__HOST(ctx)->config_double(ctx, key);
+}
+static inline int sl_config_bool(sl_ctx_t *ctx, const char *key) {
+  return SL__HOST(ctx)->config_bool(ctx, key);
+}
+static inline int64_t sl_config_duration_ms(sl_ctx_t *ctx, const char *key) {
+  return SL__HOST(ctx)->config_duration_ms(ctx, key);
+}
+
+/** The DAG node this instance belongs to. Owned by the host. */
+static inline const char *sl_node_name(sl_ctx_t *ctx) { return SL__HOST(ctx)->node_name(ctx); }
+/** This instance's index among the node's parallel tasks, from 0. */
+static inline uint32_t sl_task_index(sl_ctx_t *ctx) { return SL__HOST(ctx)->task_index(ctx); }
+/** The node's parallelism. */
+static inline uint32_t sl_parallelism(sl_ctx_t *ctx) { return SL__HOST(ctx)->parallelism(ctx); }
+/** Non-zero once the job is stopping (SIGINT/SIGTERM): sources should end. */
+static inline int sl_stopping(sl_ctx_t *ctx) { return SL__HOST(ctx)->stopping(ctx); }
+/** Wall-clock time in milliseconds since the Unix epoch. */
+static inline int64_t sl_now_ms(sl_ctx_t *ctx) { return SL__HOST(ctx)->now_ms(ctx); }
+
+/**
+ * Find a top-level field of a JSON object without copying or allocating.
+ * Returns 0 and fills *out when found; SL_ENOTFOUND when absent (out->type
+ * is SL_JSON_NONE); SL_ERECORD when the text is not a JSON object.
+ */
+static inline int sl_json_get(sl_ctx_t *ctx, const void *json, size_t len, const char *field,
+                              sl_json_value_t *out) {
+  return SL__HOST(ctx)->json_get(json, len, field, out);
+}
+
+/** Text of an SDK code (negative error or flow-control code). Static storage. */
+static inline const char *sl_strerror(sl_ctx_t *ctx, int code) {
+  return SL__HOST(ctx)->strerror(code);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLUICE_H */

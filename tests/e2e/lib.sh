@@ -1,0 +1,28 @@
+# Shared helpers for the e2e shell tests (sourced, not run).
+set -euo pipefail
+: "${SLUICE:?SLUICE must name the sluice binary}"
+: "${SLUICE_SCRATCH:=$(mktemp -d)}"
+rm -rf "$SLUICE_SCRATCH"
+mkdir -p "$SLUICE_SCRATCH"
+cd "$SLUICE_SCRATCH"
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# Run a command, expect exit status $1 (and never a crash by signal).
+expect_status() {
+  local want=$1
+  shift
+  set +e
+  "$@"
+  local got=$?
+  set -e
+  if [ "$got" -ge 128 ]; then fail "'$*' crashed (status $got)"; fi
+  if [ "$want" = nonzero ]; then
+    [ "$got" -ne 0 ] || fail "'$*' succeeded, expected failure"
+  elif [ "$got" -ne "$want" ]; then
+    fail "'$*' exited $got, expected $want"
+  fi
+}
