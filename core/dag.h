@@ -76,6 +76,7 @@ typedef struct sl_dag_node {
 /** Job-wide settings (`settings:`). Defaults are filled in by the loader. */
 typedef struct sl_dag_settings {
   uint32_t workers;          /* default: number of online CPUs */
+  uint32_t default_parallelism; /* `parallelism:` for nodes that set none; 0 = 1 */
   uint32_t channel_capacity; /* batches per channel; default 16 */
   uint32_t batch_size;       /* records per batch; default 256 */
   uint32_t max_key_groups;   /* default 128 */

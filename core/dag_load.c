@@ -496,8 +496,9 @@ static void load_checkpoints(load_ctx_t *c, const ynode_t *v) {
 }
 
 static void load_settings(load_ctx_t *c, const ynode_t *v) {
-  static const char *const keys[] = {"workers",        "channel_capacity", "batch_size",
-                                     "max_key_groups", "state",            "checkpoints"};
+  static const char *const keys[] = {"workers",        "parallelism", "channel_capacity",
+                                     "batch_size",     "max_key_groups", "state",
+                                     "checkpoints"};
   sl_dag_settings_t *s = &c->dag->settings;
   if (!is_map_or_null(c, v, NULL, "settings")) return;
   for (size_t i = 0; i < yn_pairs(v); i++) {
@@ -506,6 +507,9 @@ static void load_settings(load_ctx_t *c, const ynode_t *v) {
     long long n;
     if (strcmp(k->text, "workers") == 0) {
       if (get_int(c, val, "settings", "workers", 1, SL_MAX_WORKERS, &n)) s->workers = (uint32_t)n;
+    } else if (strcmp(k->text, "parallelism") == 0) {
+      if (get_int(c, val, "settings", "parallelism", 1, SL_MAX_PARALLELISM, &n))
+        s->default_parallelism = (uint32_t)n;
     } else if (strcmp(k->text, "channel_capacity") == 0) {
       if (get_int(c, val, "settings", "channel_capacity", 1, 65536, &n))
         s->channel_capacity = (uint32_t)n;
@@ -809,6 +813,10 @@ sl_dag_t *sl_dag_load_string(const char *text, size_t len, const char *path,
   }
   load_root(&c, root);
   yn_free(root);
+  /* settings.parallelism applies to every node that does not set its own. */
+  if (dag->settings.default_parallelism)
+    for (size_t i = 0; i < dag->node_count; i++)
+      if (!dag->nodes[i].parallelism) dag->nodes[i].parallelism = dag->settings.default_parallelism;
   return dag;
 }
 

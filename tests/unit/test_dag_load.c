@@ -306,6 +306,26 @@ static void test_wrong_type_parallelism(void **state) {
   assert_int_equal(dag->nodes[0].parallelism, 0);
 }
 
+/* settings.parallelism is the default for nodes that set none. */
+static void test_default_parallelism(void **state) {
+  fixture_t *f = *state;
+  sl_dag_t *dag = load(f,
+                       "settings: { parallelism: 3 }\n"
+                       "nodes:\n"
+                       "  a: { use: x }\n"
+                       "  b: { use: y, from: a, parallelism: 5 }\n");
+  expect_clean(f);
+  assert_int_equal(dag->settings.default_parallelism, 3);
+  assert_int_equal(sl_dag_node_parallelism(&dag->nodes[0]), 3);
+  assert_int_equal(sl_dag_node_parallelism(&dag->nodes[1]), 5);
+  sl_dag_free(f->dag);
+  f->dag = NULL;
+  sl_diag_free(&f->diags);
+  sl_diag_init(&f->diags);
+  load(f, "settings: { parallelism: 0 }\nnodes:\n  a: { use: x }\n");
+  expect_diag(f, "t.yaml:1:26: error: settings: parallelism must be between 1 and 1024, got 0");
+}
+
 static void test_all_errors_reported(void **state) {
   fixture_t *f = *state;
   sl_dag_t *dag = load(f,
@@ -700,6 +720,7 @@ static void test_diag_print_formats(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_minimal_defaults, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_default_parallelism, setup, teardown),
       cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_name_from_path, setup, teardown),
       cmocka_unit_test_setup_teardown(test_empty_config_and_settings, setup, teardown),
