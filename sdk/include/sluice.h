@@ -14,11 +14,14 @@
  * append-only: a new minor version adds fields at its end, never changes or
  * removes one.
  *
- * Threading: every callback of one operator instance runs on one worker
- * thread at a time, never concurrently; different instances (tasks) of the
- * same operator may run concurrently on different threads, so plugin code
- * must not share mutable globals between instances without its own locking.
- * Callbacks must not block (no sleeping, no waiting on the network).
+ * Threading: the callbacks of one operator instance are never called
+ * concurrently. open() and close() run on the thread that starts and ends
+ * the job; process(), poll() and on_end() run on the worker thread that owns
+ * the instance's task. Different instances (tasks) of the same operator run
+ * concurrently on different threads, so plugin code must not share mutable
+ * globals between instances without its own locking. Callbacks must not
+ * block (no sleeping, no waiting on the network): a blocked callback stalls
+ * every task on its worker.
  */
 #ifndef SLUICE_H
 #define SLUICE_H
@@ -156,7 +159,7 @@ typedef enum sl_operator_kind {
  * Set struct_size to sizeof(sl_operator_t) (SL_OPERATOR_INIT does it); the
  * host uses it to know which (appended) fields a plugin was built with.
  *
- * Callbacks, all called on the task's worker thread:
+ * Callbacks (see the threading note at the top of this file):
  *  - open: create the instance; store it in *state. Config is readable
  *    through sl_config_*(). Write a message to errbuf and return a negative
  *    code to fail (the job does not start). Optional.
