@@ -156,6 +156,14 @@ static const char *plugin_name(const sl_dag_node_t *n) {
   return n->plugin && n->plugin->desc && n->plugin->desc->name ? n->plugin->desc->name : "?";
 }
 
+/* An unquoted empty, ~ or null scalar: YAML's null. */
+static bool config_is_null(const sl_config_value_t *cv) {
+  if (cv->quoted) return false;
+  const char *t = cv->text;
+  return !*t || strcmp(t, "~") == 0 || strcmp(t, "null") == 0 || strcmp(t, "Null") == 0 ||
+         strcmp(t, "NULL") == 0;
+}
+
 static void check_config(val_ctx_t *c, sl_dag_node_t *n) {
   const sl_operator_t *op = n->op;
   for (size_t i = 0; i < n->config_count; i++) {
@@ -184,6 +192,22 @@ static void check_config(val_ctx_t *c, sl_dag_node_t *n) {
         val_error(c, cv->key_pos,
                   "node '%s': unknown config key '%s' for operator '%s' (known: %s)", n->name,
                   cv->key, op->name, known);
+      continue;
+    }
+    if (config_is_null(cv)) {
+      /* `path:` or `path: null` is YAML's null, not a value: say so rather than
+       * pass the text "null" (or nothing) to the operator. */
+      cv->type = key->type;
+      if (key->default_value)
+        val_error(c, cv->value_pos,
+                  "node '%s': config '%s' of operator '%s' has no value (write %s, or remove the "
+                  "key to use the default '%s'; an empty string is written \"\")",
+                  n->name, cv->key, op->name, type_expected(key->type), key->default_value);
+      else
+        val_error(c, cv->value_pos,
+                  "node '%s': config '%s' of operator '%s' has no value and is required (%s; an "
+                  "empty string is written \"\")",
+                  n->name, cv->key, op->name, type_expected(key->type));
       continue;
     }
     bool scalar_type = key->type == SL_CONFIG_INT || key->type == SL_CONFIG_DOUBLE ||

@@ -26,6 +26,9 @@ static int host_emit(sl_ctx_t *ctx, int port, const sl_record_t *rec) {
     return SL_ENOPORT;
   }
   if (!rec) return SL_EINVAL;
+  /* After a failure nothing more flows: "fail" means stop, not "finish the
+   * batch". The caller (a source's poll loop, say) sees the error. */
+  if (sl_job_failed(inst->job)) return SL_ESTATE;
   atomic_store_explicit(&inst->stats.records_out,
                         atomic_load_explicit(&inst->stats.records_out, memory_order_relaxed) + 1,
                         memory_order_relaxed);

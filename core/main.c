@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ static const char *const usage_run =
     "  -c, --channel-capacity N   batches per channel\n"
     "  -P, --plugin-path DIR      also search DIR for plugins (repeatable)\n"
     "  -l, --log-level LEVEL      error|warn|info|debug (default info)\n"
-    "  -q, --quiet                no summary\n"
+    "  -q, --quiet                no summary, and only warnings and errors in the log\n"
     "  -h, --help                 this help\n"
     "\n"
     "Exit status: 0 done, 1 the job failed, 2 the DAG is invalid or usage error.\n";
@@ -103,19 +104,22 @@ typedef struct cli_opts {
   int plugin_dir_count;
 } cli_opts_t;
 
-static int parse_positive(const char *text, const char *what, int *out) {
+static int parse_positive(const char *text, const char *what, long max, int *out) {
   char *end = NULL;
   long v = strtol(text, &end, 10);
-  if (!*text || *end || v <= 0 || v > 1000000) {
-    fprintf(stderr, "sluice: %s must be a positive integer, got '%s'\n", what, text);
+  if (!*text || *end || v <= 0 || v > max) {
+    fprintf(stderr, "sluice: %s must be an integer between 1 and %ld, got '%s'\n", what, max, text);
     return -1;
   }
   *out = (int)v;
   return 0;
 }
 
-/* Parse options shared by the commands; returns the index of the first operand or -1. */
-static int parse_opts(int argc, char **argv, const char *usage, cli_opts_t *o) {
+/* Parse a command's options; `allowed` lists the short option letters that
+ * command takes (its --help documents exactly those). Returns the index of
+ * the first operand, or -1. */
+static int parse_opts(int argc, char **argv, const char *usage, const char *allowed,
+                      cli_opts_t *o) {
   static const struct option longopts[] = {
       {"workers", required_argument, NULL, 'w'},
       {"batch-size", required_argument, NULL, 'b'},
@@ -129,16 +133,25 @@ static int parse_opts(int argc, char **argv, const char *usage, cli_opts_t *o) {
       {NULL, 0, NULL, 0}};
   optind = 1;
   int c;
-  while ((c = getopt_long(argc, argv, "w:b:c:P:l:qo:d:h", longopts, NULL)) != -1) {
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":w:b:c:P:l:qo:d:h", longopts, NULL)) != -1) {
+    if (c == ':') {
+      fprintf(stderr, "sluice: option '%s' needs a value\n\n%s", argv[optind - 1], usage);
+      return -1;
+    }
+    if (c == '?' || (c != 'h' && !strchr(allowed, c))) {
+      fprintf(stderr, "sluice: unknown option '%s'\n\n%s", argv[optind - 1], usage);
+      return -1;
+    }
     switch (c) {
     case 'w':
-      if (parse_positive(optarg, "--workers", &o->workers)) return -1;
+      if (parse_positive(optarg, "--workers", SL_MAX_WORKERS, &o->workers)) return -1;
       break;
     case 'b':
-      if (parse_positive(optarg, "--batch-size", &o->batch_size)) return -1;
+      if (parse_positive(optarg, "--batch-size", 65536, &o->batch_size)) return -1;
       break;
     case 'c':
-      if (parse_positive(optarg, "--channel-capacity", &o->channel_capacity)) return -1;
+      if (parse_positive(optarg, "--channel-capacity", 65536, &o->channel_capacity)) return -1;
       break;
     case 'P':
       o->plugin_dirs = sl_xrealloc(o->plugin_dirs, (size_t)(o->plugin_dir_count + 1) * sizeof(char *));
@@ -153,7 +166,10 @@ static int parse_opts(int argc, char **argv, const char *usage, cli_opts_t *o) {
       sl_log_set_level(l);
       break;
     }
-    case 'q': o->quiet = 1; break;
+    case 'q':
+      o->quiet = 1;
+      if (sl_log_enabled(SL_LOG_INFO)) sl_log_set_level(SL_LOG_WARN);
+      break;
     case 'o': o->output = optarg; break;
     case 'd': o->describe = optarg; break;
     case 'h': fputs(usage, stdout); exit(0);
@@ -219,7 +235,7 @@ static int one_operand(int argc, char **argv, int first, const char *usage) {
 
 static int cmd_validate(int argc, char **argv) {
   cli_opts_t o = {0};
-  int first = one_operand(argc, argv, parse_opts(argc, argv, usage_validate, &o), usage_validate);
+  int first = one_operand(argc, argv, parse_opts(argc, argv, usage_validate, "P", &o), usage_validate);
   if (first < 0) return 2;
   prepared_t p;
   int rc = prepare(argv[first], &o, &p, 1);
@@ -231,7 +247,7 @@ static int cmd_validate(int argc, char **argv) {
 
 static int cmd_graph(int argc, char **argv) {
   cli_opts_t o = {0};
-  int first = one_operand(argc, argv, parse_opts(argc, argv, usage_graph, &o), usage_graph);
+  int first = one_operand(argc, argv, parse_opts(argc, argv, usage_graph, "owP", &o), usage_graph);
   if (first < 0) return 2;
   prepared_t p;
   int rc = prepare(argv[first], &o, &p, 1);
@@ -254,7 +270,7 @@ static int cmd_graph(int argc, char **argv) {
 
 static int cmd_run(int argc, char **argv) {
   cli_opts_t o = {0};
-  int first = one_operand(argc, argv, parse_opts(argc, argv, usage_run, &o), usage_run);
+  int first = one_operand(argc, argv, parse_opts(argc, argv, usage_run, "wbcPlq", &o), usage_run);
   if (first < 0) return 2;
   prepared_t p;
   if (prepare(argv[first], &o, &p, 1) != 0) {
@@ -267,12 +283,16 @@ static int cmd_run(int argc, char **argv) {
   char err[2048];
   int status = 0;
   sl_install_signal_handlers();
+  /* A reader that goes away (`sluice run ... | head`) makes writes fail with
+   * EPIPE, which the sink reports and the job fails on; not a silent kill. */
+  signal(SIGPIPE, SIG_IGN);
   if (sl_job_open(job, err, sizeof(err)) != 0) {
     sl_log_msg(SL_LOG_ERROR, "runtime", "%s", err);
     status = 1;
   } else {
-    sl_log_msg(SL_LOG_INFO, "runtime", "job '%s' running: %u tasks on %u workers", p.dag->name,
-               job->plan->task_count, job->worker_count);
+    sl_log_msg(SL_LOG_INFO, "runtime", "job '%s' running: %u task%s on %u worker%s", p.dag->name,
+               job->plan->task_count, job->plan->task_count == 1 ? "" : "s", job->worker_count,
+               job->worker_count == 1 ? "" : "s");
     if (sl_job_run(job) != 0) {
       sl_log_msg(SL_LOG_ERROR, "runtime", "job failed: %s", job->failure);
       status = 1;
@@ -329,7 +349,7 @@ static void warn_plugin(const char *msg, void *ud) {
 
 static int cmd_plugins(int argc, char **argv) {
   cli_opts_t o = {0};
-  int first = parse_opts(argc, argv, usage_plugins, &o);
+  int first = parse_opts(argc, argv, usage_plugins, "dP", &o);
   if (first < 0) return 2;
   if (first != argc) {
     fprintf(stderr, "sluice: plugins takes no operands\n\n%s", usage_plugins);
@@ -382,6 +402,10 @@ static int cmd_version(int argc, char **argv) {
   if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
     fputs(usage_version, stdout);
     return 0;
+  }
+  if (argc > 1) {
+    fprintf(stderr, "sluice: version takes no arguments\n\n%s", usage_version);
+    return 2;
   }
   printf("sluice %s (plugin ABI %d.%d)\n", SLUICE_VERSION, SL_ABI_MAJOR, SL_ABI_MINOR);
   return 0;

@@ -179,6 +179,15 @@ sl_plan_t *sl_plan_build(const sl_dag_t *dag, sl_diag_list_t *diags) {
       }
       sl_edge_kind_t kind = input_edge_kind(node, prod);
       if (plan->chain_root[ni] != ni) kind = SL_EDGE_CHAINED;
+      if (kind == SL_EDGE_KEY_BY && in == 0 && par > dag->settings.max_key_groups) {
+        /* Key groups are the unit tasks own: fewer groups than tasks would leave
+         * tasks without keys (Flink: parallelism <= max parallelism). */
+        sl_diag_error(diags, dag->path, node->parallelism_pos.line ? node->parallelism_pos : node->pos,
+                      "node '%s': parallelism %u is larger than settings.max_key_groups %u; "
+                      "raise max_key_groups or lower the parallelism",
+                      node->name, par, dag->settings.max_key_groups);
+        continue;
+      }
       if (kind == SL_EDGE_FORWARD && par != ppar) {
         sl_diag_error(diags, dag->path, node->inputs[in].pos,
                       "node '%s': a forward edge needs equal parallelism ('%s' has %u, '%s' %u)",

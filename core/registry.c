@@ -294,6 +294,14 @@ static void list_ops(const sl_plugin_handle_t *h, char *buf, size_t len) {
 
 static void scan_quietly(sl_registry_t *reg) { sl_registry_scan(reg, NULL, NULL); }
 
+/* The same plugin name twice on the search path (say, the build tree's and an
+ * installed copy): the first one found wins, as with PATH. */
+static int plugin_shadowed(const sl_registry_t *reg, size_t i) {
+  for (size_t j = 0; j < i; j++)
+    if (strcmp(reg->plugins[j]->desc->name, reg->plugins[i]->desc->name) == 0) return 1;
+  return 0;
+}
+
 const sl_operator_t *sl_registry_resolve(sl_registry_t *reg, const char *use, const char *base_dir,
                                          sl_plugin_handle_t **plugin_out, char *errbuf,
                                          size_t errlen) {
@@ -309,7 +317,10 @@ const sl_operator_t *sl_registry_resolve(sl_registry_t *reg, const char *use, co
   char file[PATH_MAX];
   const char *colon = strrchr(use, ':');
   const char *opname = NULL;
-  int is_path = strchr(use, '/') != NULL || strstr(use, ".so") != NULL;
+  /* A path contains '/' or names a file ending in ".so" (before any ":op"). */
+  size_t file_part = colon ? (size_t)(colon - use) : strlen(use);
+  int is_path = strchr(use, '/') != NULL ||
+                (file_part >= 3 && strncmp(use + file_part - 3, ".so", 3) == 0);
   if (is_path) {
     size_t flen = colon ? (size_t)(colon - use) : strlen(use);
     if (colon) opname = colon + 1;
@@ -320,10 +331,13 @@ const sl_operator_t *sl_registry_resolve(sl_registry_t *reg, const char *use, co
     char given[PATH_MAX];
     memcpy(given, use, flen);
     given[flen] = '\0';
+    const char *rel = given;
+    while (rel[0] == '.' && rel[1] == '/') rel += 2; /* "./x.so" -> "x.so": tidier messages */
     if (given[0] == '/' || !base_dir)
       snprintf(file, sizeof(file), "%s", given);
-    else if ((size_t)snprintf(file, sizeof(file), "%s/%s", base_dir, given) >= sizeof(file)) {
-      snprintf(errbuf, errlen, "plugin path too long: %s/%s", base_dir, given);
+    else if ((size_t)snprintf(file, sizeof(file), "%s/%s", strcmp(base_dir, ".") ? base_dir : ".",
+                              rel) >= sizeof(file)) {
+      snprintf(errbuf, errlen, "plugin path too long: %s/%s", base_dir, rel);
       return NULL;
     }
     char err[1024];
@@ -380,6 +394,7 @@ const sl_operator_t *sl_registry_resolve(sl_registry_t *reg, const char *use, co
   const sl_operator_t *found = NULL;
   sl_plugin_handle_t *found_in = NULL;
   for (size_t i = 0; i < reg->plugin_count; i++) {
+    if (plugin_shadowed(reg, i)) continue;
     const sl_operator_t *op = plugin_find_op(reg->plugins[i], use);
     if (!op) continue;
     if (found) {
@@ -392,7 +407,9 @@ const sl_operator_t *sl_registry_resolve(sl_registry_t *reg, const char *use, co
     found_in = reg->plugins[i];
   }
   if (!found) {
-    snprintf(errbuf, errlen, "unknown operator '%s' (see `sluice plugins`; a plugin file needs a path such as ./lib%s.so)", use, use);
+    snprintf(errbuf, errlen, "unknown operator '%s' (see `sluice plugins`; a plugin file is named by a path such as "
+             "./lib%s.so)",
+             use, use);
     return NULL;
   }
   if (plugin_out) *plugin_out = found_in;

@@ -9,6 +9,8 @@ PACKAGES=(
   libyaml-dev                     # DAG files (YAML with line:column marks)
   libxxhash-dev                   # key_by hashing (XXH3)
   libcmocka-dev                   # unit tests
+  valgrind                        # memcheck runs in tests/e2e/valgrind.sh
+  python3                         # e2e tests check JSON output with it
 )
 
 missing=()

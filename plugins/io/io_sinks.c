@@ -2,8 +2,11 @@
  * io_sinks.c - "stdout_sink", "file_sink" and "null_sink".
  *
  * Output is built in a per-instance buffer (1 MiB, grown only for a single
- * record larger than that) and written with write(2) in whole lines, so
- * parallel tasks sharing stdout never interleave inside a line. The buffer
+ * record larger than that) and written with write(2) in whole lines. A write
+ * larger than PIPE_BUF to a pipe is not atomic (it can return early and let
+ * another writer in), so each flush holds a process-wide mutex until the
+ * whole buffer is out: parallel tasks sharing stdout never interleave inside
+ * a line. One lock per flushed buffer (up to 1 MiB), never per record. The buffer
  * is written when full, when its oldest byte is older than one second (so a
  * slow stream still shows up), after every record when stdout is a
  * terminal, in on_end and in close.
@@ -22,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,9 +70,13 @@ static int write_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
+static pthread_mutex_t flush_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static int sink_flush(sink_t *s) {
   if (s->len == 0) return 0;
+  pthread_mutex_lock(&flush_mu);
   int rc = write_all(s->fd, s->buf, s->len);
+  pthread_mutex_unlock(&flush_mu);
   s->len = 0;
   s->first_ms = -1;
   return rc;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -201,6 +202,12 @@ static int file_source_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t er
     return SL_EIO;
   }
   s->own_fd = 1;
+  struct stat st;
+  if (fstat(s->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    snprintf(errbuf, errbuf_len, "file_source: '%s' is a directory, not a file", path);
+    src_close(s);
+    return SL_EIO;
+  }
 #ifdef POSIX_FADV_SEQUENTIAL
   (void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif

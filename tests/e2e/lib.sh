@@ -6,8 +6,11 @@ rm -rf "$SLUICE_SCRATCH"
 mkdir -p "$SLUICE_SCRATCH"
 cd "$SLUICE_SCRATCH"
 
+# fd 3 is the test's real stderr: a FAIL message reaches the test log even
+# inside a command whose stderr is redirected to a file.
+exec 3>&2
 fail() {
-  echo "FAIL: $*" >&2
+  echo "FAIL: $*" >&3
   exit 1
 }
 

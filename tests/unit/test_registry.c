@@ -104,6 +104,35 @@ static void relative_paths_use_base_dir(void **st) {
   assert_non_null(op);
 }
 
+/* A name is a path only when it contains '/' or its file part ends in .so. */
+static void so_suffix_rule(void **st) {
+  char err[512];
+  assert_null(sl_registry_resolve(*st, "good.sox", NULL, NULL, err, sizeof(err)));
+  assert_non_null(strstr(err, "unknown operator 'good.sox'"));
+  assert_null(sl_registry_resolve(*st, "nope.so:seq", "/nonexistent", NULL, err, sizeof(err)));
+  assert_non_null(strstr(err, "/nonexistent/nope.so"));
+}
+
+/* The same plugin in two directories of the search path: the first wins and
+ * bare operator names still resolve (no "in several plugins" error). */
+static void duplicate_plugin_is_shadowed(void **st) {
+  char dir[] = "/tmp/sluice-test-dup-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd), "cp '%s' '%s/good-copy.so'", TP("good"), dir);
+  assert_int_equal(system(cmd), 0);
+  sl_registry_t *reg = *st;
+  sl_registry_add_dir(reg, dir);
+  sl_registry_add_dir(reg, SLUICE_TEST_BINARY_DIR "/testplugins");
+  char err[512];
+  sl_plugin_handle_t *h = NULL;
+  const sl_operator_t *op = sl_registry_resolve(reg, "upper", NULL, &h, err, sizeof(err));
+  if (!op) fail_msg("%s", err);
+  assert_non_null(strstr(h->path, "/testplugins/good.so"));
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 static void error_table_texts(void **st) {
   assert_string_equal(sl_error_text(SL_OK), "ok");
   assert_string_equal(sl_error_text(SL_ENOPORT), "unknown output port");
@@ -121,6 +150,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(not_a_shared_object, setup, teardown),
       cmocka_unit_test_setup_teardown(resolves_use_strings, setup, teardown),
       cmocka_unit_test_setup_teardown(relative_paths_use_base_dir, setup, teardown),
+      cmocka_unit_test_setup_teardown(so_suffix_rule, setup, teardown),
+      cmocka_unit_test_setup_teardown(duplicate_plugin_is_shadowed, setup, teardown),
       cmocka_unit_test(error_table_texts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

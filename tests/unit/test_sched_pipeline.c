@@ -160,6 +160,20 @@ static void on_error_fail_names_offset(void **st) {
   assert_non_null(strstr(r.failure, "misbehave"));
 }
 
+/* After a failure nothing more flows: the source's remaining records in the
+ * same poll are not delivered downstream. */
+static void on_error_fail_stops_the_flow(void **st) {
+  run_result_t r;
+  const char *yaml = "settings: { batch_size: 256 }\n"
+                     "nodes:\n"
+                     "  src: { use: good:seq, config: { count: 1000 } }\n"
+                     "  f: { use: misbehave:fail_every, from: src, config: { every: 7 } }\n"
+                     "  out: { use: null_sink, from: f }\n";
+  assert_int_not_equal(run_yaml(yaml, &r), 0);
+  assert_int_equal(r.in[1], 1); /* n=0 failed; nothing after it reached f */
+  assert_int_equal(r.in[2], 0);
+}
+
 static void on_error_skip_counts(void **st) {
   run_result_t r;
   const char *yaml = "settings: { workers: 2 }\n"
@@ -207,6 +221,7 @@ int main(void) {
       cmocka_unit_test(open_failure_names_node),
       cmocka_unit_test(unknown_port_fails_job),
       cmocka_unit_test(on_error_fail_names_offset),
+      cmocka_unit_test(on_error_fail_stops_the_flow),
       cmocka_unit_test(on_error_skip_counts),
       cmocka_unit_test(on_error_dead_letter_routes),
       cmocka_unit_test(key_by_missing_field_uses_consumer_policy),
