@@ -130,13 +130,17 @@ static uint32_t fake_task_index(sl_ctx_t *ctx) { return 0; }
 static uint32_t fake_parallelism(sl_ctx_t *ctx) { return 1; }
 static int fake_stopping(sl_ctx_t *ctx) { return 0; }
 static int64_t fake_now_ms(sl_ctx_t *ctx) { return sl_wall_ms(); }
+static void fake_failv(sl_ctx_t *ctx, const char *fmt, va_list ap) {
+  vfprintf(stderr, fmt, ap);
+  exit(1);
+}
 
 static const sl_host_api_t fake_host = {
     SL_ABI_MAJOR, SL_ABI_MINOR, sizeof(sl_host_api_t), fake_emit, fake_port, fake_budget,
     fake_logv, fake_set_error, fake_counter, fake_config_string, fake_config_int,
     fake_config_double, fake_config_bool, fake_config_duration, fake_node_name,
     fake_task_index, fake_parallelism, fake_stopping, fake_now_ms, sl_json_scan_get,
-    sl_error_text};
+    sl_error_text, fake_failv};
 
 static const sl_operator_t *find_op(sl_registry_t *reg, const char *use) {
   char err[512];

@@ -26,6 +26,23 @@ static int host_emit(sl_ctx_t *ctx, int port, const sl_record_t *rec) {
     return SL_ENOPORT;
   }
   if (!rec) return SL_EINVAL;
+  if ((rec->key_len && !rec->key) || (rec->value_len && !rec->value) ||
+      (rec->header_count && !rec->headers)) {
+    sl_job_fail(inst->job,
+                "node '%s' (operator '%s' of plugin %s): emitted a record with a NULL pointer and "
+                "a non-zero length",
+                inst->node->name, inst->op->name, inst->plugin ? inst->plugin->path : "?");
+    return SL_ERECORD;
+  }
+  for (uint32_t i = 0; i < rec->header_count; i++)
+    if ((rec->headers[i].name_len && !rec->headers[i].name) ||
+        (rec->headers[i].value_len && !rec->headers[i].value)) {
+      sl_job_fail(inst->job,
+                  "node '%s' (operator '%s'): emitted a header with a NULL pointer and a non-zero "
+                  "length",
+                  inst->node->name, inst->op->name);
+      return SL_ERECORD;
+    }
   /* After a failure nothing more flows: "fail" means stop, not "finish the
    * batch". The caller (a source's poll loop, say) sees the error. */
   if (sl_job_failed(inst->job)) return SL_ESTATE;
@@ -53,6 +70,8 @@ static void where_of(sl_op_instance_t *inst, char *buf, size_t len) {
 }
 
 static void host_logv(sl_ctx_t *ctx, sl_log_level_t level, const char *fmt, va_list ap) {
+  if ((int)level < SL_LOG_ERROR) level = SL_LOG_ERROR; /* a plugin's bad level, not a crash */
+  if ((int)level > SL_LOG_DEBUG) level = SL_LOG_DEBUG;
   if (!sl_log_enabled(level)) return;
   char where[160];
   where_of(INST(ctx), where, sizeof(where));
@@ -65,8 +84,17 @@ static void host_set_error(sl_ctx_t *ctx, const char *fmt, va_list ap) {
   inst->error_set = true;
 }
 
+static void host_failv(sl_ctx_t *ctx, const char *fmt, va_list ap) {
+  sl_op_instance_t *inst = INST(ctx);
+  char msg[1024];
+  vsnprintf(msg, sizeof(msg), fmt ? fmt : "failed", ap);
+  sl_job_fail(inst->job, "node '%s' (operator '%s' of plugin %s), task %u: %s", inst->node->name,
+              inst->op->name, inst->plugin ? inst->plugin->path : "?", inst->subtask, msg);
+}
+
 static sl_counter_t *host_counter(sl_ctx_t *ctx, const char *name) {
   sl_op_instance_t *inst = INST(ctx);
+  if (!name) name = "";
   for (uint32_t i = 0; i < inst->counter_count; i++)
     if (strcmp(inst->counters[i]->name, name) == 0) return &inst->counters[i]->counter;
   sl_named_counter_t *c = sl_xcalloc(1, sizeof(*c));
@@ -131,4 +159,5 @@ const sl_host_api_t sl_host_api = {
     .now_ms = host_now_ms,
     .json_get = sl_json_scan_get,
     .strerror = sl_error_text,
+    .failv = host_failv,
 };

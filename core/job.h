@@ -47,7 +47,8 @@ typedef struct sl_job {
 
 /** Take ownership of a plan; assign tasks to workers. */
 sl_job_t *sl_job_new(const sl_dag_t *dag, sl_plan_t *plan);
-/** Open every instance; on failure close those opened, put a message in errbuf. */
+/** Open every instance; on failure put a message in errbuf and return -1 (the
+ * instances opened so far are closed by sl_job_free, which the caller calls). */
 int sl_job_open(sl_job_t *job, char *errbuf, size_t errbuf_len);
 /** Run to completion. 0 = every task finished; -1 = the job failed (see job->failure). */
 int sl_job_run(sl_job_t *job);

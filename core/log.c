@@ -58,6 +58,7 @@ static size_t json_escape(char *out, size_t cap, const char *s) {
 }
 
 void sl_log_msgv(sl_log_level_t level, const char *where, const char *fmt, va_list ap) {
+  if ((int)level < SL_LOG_ERROR || (int)level > SL_LOG_DEBUG) level = SL_LOG_ERROR;
   if (!sl_log_enabled(level)) return;
   char msg[2048];
   vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -79,14 +80,18 @@ void sl_log_msgv(sl_log_level_t level, const char *where, const char *fmt, va_li
   } else {
     n = snprintf(line, sizeof(line), "%s %-5s %s%s%s\n", stamp, level_names[level],
                  where ? "[" : "", where ? where : "", where ? "] " : "");
-    if (n > 0 && (size_t)n < sizeof(line)) {
+    if (n > 0 && (size_t)n < sizeof(line) - 1) {
       /* the message after the prefix, keeping one trailing newline */
       n--;
       n += snprintf(line + n, sizeof(line) - (size_t)n, "%s\n", msg);
     }
   }
   if (n < 0) return;
-  if ((size_t)n >= sizeof(line)) n = sizeof(line) - 1;
+  if ((size_t)n >= sizeof(line)) {
+    /* Truncated: keep the line a line. */
+    n = sizeof(line) - 1;
+    line[n - 1] = '\n';
+  }
   ssize_t w = write(2, line, (size_t)n);
   (void)w;
 }

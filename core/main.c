@@ -363,6 +363,12 @@ static int cmd_plugins(int argc, char **argv) {
     const sl_operator_t *op = sl_registry_resolve(reg, o.describe, ".", &h, err, sizeof(err));
     if (op) {
       describe_op(h, op);
+    } else if (strstr(err, "has several operators") &&
+               (h = sl_registry_load(reg, o.describe, err, sizeof(err))) != NULL) {
+      for (size_t i = 0; i < h->desc->operator_count; i++) {
+        if (i) printf("\n");
+        describe_op(h, h->desc->operators[i]);
+      }
     } else {
       /* A plugin name: describe all its operators. */
       sl_registry_scan(reg, NULL, NULL);

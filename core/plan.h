@@ -134,8 +134,10 @@ typedef struct sl_task {
   uint32_t output_count;
   sl_task_phase_t phase;
   bool is_source;
+  bool ending; /* end of input reached; on_end calls in progress (see task_end) */
   uint64_t retry_at_ns; /* a source that returned SL_AGAIN is polled again after this */
   uint32_t pending_batches;
+  uint32_t max_pending_batches; /* peak of pending_batches: what backpressure let pile up */
   /* Figures (written by the task's thread, read by the summary/metrics). */
   _Atomic uint64_t backpressure_ns; /* time the task had input but no credit */
   uint64_t blocked_since_ns;

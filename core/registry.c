@@ -262,7 +262,7 @@ void sl_registry_scan(sl_registry_t *reg, void (*warn)(const char *msg, void *ud
       names[count++] = sl_xstrdup(e->d_name);
     }
     closedir(dir);
-    qsort(names, count, sizeof(char *), cmp_str); /* deterministic order */
+    if (count) qsort(names, count, sizeof(char *), cmp_str); /* deterministic order */
     for (size_t i = 0; i < count; i++) {
       char path[PATH_MAX + 256], err[1024];
       snprintf(path, sizeof(path), "%s/%s", reg->dirs[d], names[i]);

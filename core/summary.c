@@ -2,6 +2,7 @@
 #include "summary.h"
 
 #include <inttypes.h>
+#include <string.h>
 
 static uint64_t rd(_Atomic uint64_t *v) { return atomic_load_explicit(v, memory_order_relaxed); }
 
@@ -16,6 +17,17 @@ void sl_summary_node(const sl_job_t *job, uint32_t node, sl_node_figures_t *out)
     out->skipped += rd(&insts[s]->stats.errors_skipped);
     out->dead_lettered += rd(&insts[s]->stats.errors_dead_lettered);
   }
+}
+
+uint64_t sl_summary_counter(const sl_job_t *job, uint32_t node, const char *name) {
+  /* By name: instances may create their counters in different orders. */
+  uint64_t sum = 0;
+  sl_op_instance_t **insts = job->plan->instances[node];
+  for (uint32_t s = 0; insts && s < sl_dag_node_parallelism(&job->dag->nodes[node]); s++)
+    for (uint32_t c = 0; c < insts[s]->counter_count; c++)
+      if (strcmp(insts[s]->counters[c]->name, name) == 0)
+        sum += __atomic_load_n(&insts[s]->counters[c]->counter.value, __ATOMIC_RELAXED);
+  return sum;
 }
 
 void sl_summary_print(const sl_job_t *job, FILE *out) {
@@ -39,11 +51,8 @@ void sl_summary_print(const sl_job_t *job, FILE *out) {
     sl_op_instance_t **insts = job->plan->instances[n];
     if (!insts || !insts[0]) continue;
     for (uint32_t c = 0; c < insts[0]->counter_count; c++) {
-      uint64_t sum = 0;
-      for (uint32_t s = 0; s < sl_dag_node_parallelism(node); s++)
-        if (c < insts[s]->counter_count)
-          sum += __atomic_load_n(&insts[s]->counters[c]->counter.value, __ATOMIC_RELAXED);
-      fprintf(out, "    counter %s = %" PRIu64 "\n", insts[0]->counters[c]->name, sum);
+      const char *name = insts[0]->counters[c]->name;
+      fprintf(out, "    counter %s = %" PRIu64 "\n", name, sl_summary_counter(job, n, name));
     }
   }
   uint64_t bp = 0;

@@ -12,6 +12,8 @@ typedef struct sl_node_figures {
 } sl_node_figures_t;
 
 void sl_summary_node(const sl_job_t *job, uint32_t node, sl_node_figures_t *out);
+/** A named counter of a node, summed over its instances. */
+uint64_t sl_summary_counter(const sl_job_t *job, uint32_t node, const char *name);
 void sl_summary_print(const sl_job_t *job, FILE *out);
 
 #endif

@@ -43,7 +43,7 @@ static void task_seal(sl_task_t *t, sl_channel_t *ch, sl_batch_t *b) {
   else
     out->pending_head = b;
   out->pending_tail = b;
-  t->pending_batches++;
+  if (++t->pending_batches > t->max_pending_batches) t->max_pending_batches = t->pending_batches;
 }
 
 /* Push queued batches while there is credit. Returns non-zero if any moved. */
@@ -211,6 +211,7 @@ static void instance_record_failed(sl_op_instance_t *inst, const sl_record_t *re
 }
 
 static void instance_process(sl_op_instance_t *inst, const sl_record_t *rec, uint8_t flags) {
+  if (sl_job_failed(inst->job)) return; /* nothing reaches an operator once the job failed */
   stat_inc(&inst->stats.records_in, 1);
   if (flags & SL_REC_KEY_ERROR) {
     char why[256];
@@ -228,18 +229,29 @@ static void instance_process(sl_op_instance_t *inst, const sl_record_t *rec, uin
 
 /* --------------------------------------------------------- life cycle */
 
+/*
+ * End of input: call on_end of each operator in chain order, then send END.
+ * An on_end that returns SL_AGAIN has more to emit: the task stops here and
+ * resumes (sl_task_run -> task_end again) once its outputs have credit, so a
+ * large final result is backpressured like any other output.
+ */
 static void task_end(sl_task_t *t) {
+  t->ending = true;
   for (uint32_t o = 0; o < t->op_count && !sl_job_failed(t->job); o++) {
     sl_op_instance_t *inst = t->ops[o];
     if (inst->ended) continue;
-    inst->ended = true;
     if (inst->op->on_end) {
       inst->error_set = false;
       int rc = inst->op->on_end((sl_ctx_t *)inst, inst->state);
+      if (rc == SL_AGAIN) {
+        task_flush(t);
+        return;
+      }
       if (rc < 0)
         sl_job_fail(t->job, "node '%s' (operator '%s'), task %u: on_end failed: %s",
                     inst->node->name, inst->op->name, inst->subtask, instance_error_text(inst, rc));
     }
+    inst->ended = true;
   }
   task_flush(t);
   for (uint32_t o = 0; o < t->output_count; o++) {
@@ -262,7 +274,7 @@ static void note_unblocked(sl_task_t *t, uint64_t now) {
 }
 
 static int task_poll_source(sl_task_t *t, uint64_t now) {
-  if (now < t->retry_at_ns) return 0;
+  if (now < t->retry_at_ns && !sl_stop_requested()) return 0;
   sl_op_instance_t *inst = t->ops[0];
   int rc;
   if (sl_stop_requested()) {
@@ -288,6 +300,7 @@ static int task_process_inputs(sl_task_t *t, uint64_t now) {
   int progress = 0;
   sl_op_instance_t *head = t->ops[0];
   for (int round = 0; round < SL_BATCHES_PER_RUN; round++) {
+    if (sl_job_failed(t->job)) break;
     if (round > 0 && (t->pending_batches || !outputs_have_credit(t))) break;
     sl_batch_t *b = NULL;
     sl_task_input_t *in = NULL;
@@ -343,6 +356,10 @@ int sl_task_run(sl_task_t *t, uint64_t now) {
     return progress;
   }
   note_unblocked(t, now);
+  if (t->ending) { /* an on_end asked to be called again */
+    task_end(t);
+    return 1;
+  }
   if (t->is_source) return task_poll_source(t, now) | progress;
   return task_process_inputs(t, now) | progress;
 }
@@ -357,6 +374,7 @@ int sl_task_ready(sl_task_t *t, uint64_t now) {
   }
   if (t->phase == SL_TASK_ENDING) return 1;
   if (!outputs_have_credit(t)) return 0;
+  if (t->ending) return 1;
   if (t->is_source) return now >= t->retry_at_ns || sl_stop_requested();
   for (uint32_t i = 0; i < t->input_count; i++)
     if (!t->inputs[i].ended && sl_channel_has_input(t->inputs[i].channel)) return 1;

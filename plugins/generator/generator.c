@@ -126,7 +126,7 @@ static size_t gen_clicks(gen_t *g, uint64_t i, int64_t ts, size_t *key_len) {
   uint64_t a = below(splitmix64(r2), 100);
   /* A product's price is a property of the product, not of the event. */
   uint64_t price = (below(splitmix64(product ^ UINT64_C(0x5052494345)), 200) + 1) * 100 - 1;
-  uint64_t session = (uint64_t)((ts - g->start_ts) / SESSION_MS);
+  uint64_t session = ((uint64_t)ts - (uint64_t)g->start_ts) / SESSION_MS;
 
   char *k = put_u64(PUT(g->key, "u"), user);
   *key_len = (size_t)(k - g->key);
@@ -240,6 +240,16 @@ static int gen_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errbuf_len
   return SL_OK;
 }
 
+/* start_ts + i * ts_step_ms, saturating instead of overflowing (an endless
+ * run with a huge step, or a hostile config). */
+static inline int64_t gen_ts(const gen_t *g, uint64_t i) {
+  int64_t step_total, ts;
+  if (i > (uint64_t)INT64_MAX || __builtin_mul_overflow((int64_t)i, g->ts_step_ms, &step_total) ||
+      __builtin_add_overflow(g->start_ts, step_total, &ts))
+    return INT64_MAX;
+  return ts;
+}
+
 static int gen_poll(sl_ctx_t *ctx, void *state) {
   gen_t *g = state;
   if (sl_stopping(ctx)) return SL_DONE;
@@ -261,7 +271,7 @@ static int gen_poll(sl_ctx_t *ctx, void *state) {
   rec.value = g->buf;
   for (uint32_t n = 0; n < budget && g->next < limit; n++) {
     uint64_t i = g->next;
-    int64_t ts = g->start_ts + (int64_t)i * g->ts_step_ms;
+    int64_t ts = gen_ts(g, i);
     rec.value_len = g->kind == GEN_CLICKS ? gen_clicks(g, i, ts, &rec.key_len)
                                           : gen_payments(g, i, ts, &rec.key_len);
     rec.ts = ts;

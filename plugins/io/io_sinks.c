@@ -217,7 +217,9 @@ static int sink_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
   }
   return SL_OK;
 fail:
-  sl_set_error(ctx, "writing to %s failed: %s", s->path, strerror(-rc));
+  /* Not this record's fault: the output is broken and buffered lines are
+   * lost, so the job fails whatever the node's on_error says. */
+  sl_fail(ctx, "writing to %s failed: %s", s->path, strerror(-rc));
   return rc == -ENOMEM ? SL_ENOMEM : SL_EIO;
 }
 
@@ -225,7 +227,7 @@ static int sink_on_end(sl_ctx_t *ctx, void *state) {
   sink_t *s = state;
   int rc = sink_flush(s);
   if (rc) {
-    sl_log(ctx, SL_LOG_ERROR, "writing to %s failed: %s", s->path, strerror(-rc));
+    sl_fail(ctx, "writing to %s failed: %s", s->path, strerror(-rc));
     return SL_EIO;
   }
   return SL_OK;

@@ -170,7 +170,11 @@ typedef enum sl_operator_kind {
  *    return SL_OK (more to come), SL_AGAIN (nothing now, poll later) or
  *    SL_DONE (input exhausted). Negative = the job fails.
  *  - on_end: every input has ended (or, for a source, poll returned
- *    SL_DONE): flush, emit final results. Optional.
+ *    SL_DONE): flush, emit final results. Optional. Emit at most
+ *    sl_budget() records per call and return SL_AGAIN while more remain:
+ *    the host calls on_end again when the outputs have credit, so a large
+ *    final result is backpressured like any other output. Return 0 when
+ *    done, negative to fail the job.
  *  - close: free the instance; called once after a successful open, also
  *    when the job fails. Optional.
  */
@@ -283,6 +287,7 @@ typedef struct sl_host_api {
   int64_t (*now_ms)(sl_ctx_t *ctx);
   int (*json_get)(const void *json, size_t len, const char *field, sl_json_value_t *out);
   const char *(*strerror)(int code);
+  void (*failv)(sl_ctx_t *ctx, const char *fmt, va_list ap);
   /* ABI 1.0 ends here. */
 } sl_host_api_t;
 
@@ -345,6 +350,21 @@ static inline void sl_set_error(sl_ctx_t *ctx, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   SL__HOST(ctx)->set_error(ctx, fmt, ap);
+  va_end(ap);
+}
+
+/**
+ * The operator cannot go on at all (its output file is gone, a disk is full):
+ * fail the job now, whatever the node's on_error says, with this message
+ * (the host adds node and plugin). Unlike sl_set_error, which is about one
+ * record, nothing more is processed after this. Return a negative code from
+ * the callback afterwards.
+ */
+static inline void sl_fail(sl_ctx_t *ctx, const char *fmt, ...) SL_PRINTF(2, 3);
+static inline void sl_fail(sl_ctx_t *ctx, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  SL__HOST(ctx)->failv(ctx, fmt, ap);
   va_end(ap);
 }
 

@@ -167,6 +167,22 @@ for op in file_source stdin_source stdout_sink file_sink null_sink; do
   grep -q "^operator $op  (plugin io " io.out || fail "describe io does not describe $op"
 done
 grep -qE '^    path +string +\(required\)' io.out || fail "describe io: file_source/file_sink 'path' not shown as a required string"
+# A .so path with several operators describes all of them.
+st 0 iop.out iop.err "$SLUICE" plugins --describe "$SLUICE_PLUGIN_PATH/io.so"
+[ "$(grep -c '^operator ' iop.out)" -eq 5 ] || fail "describe io.so by path: $(grep -c '^operator ' iop.out) operators, expected 5"
+# An empty plugin directory on the path is fine (no crash, no UB).
+mkdir -p emptyplugins
+SLUICE_PLUGIN_PATH="$PWD/emptyplugins:$SLUICE_PLUGIN_PATH" st 0 ep.out ep.err "$SLUICE" plugins
+has ep.out "generator"
+# Hostile generator config: timestamps saturate instead of overflowing
+# (the ASan+UBSan build halts on signed overflow).
+cat > ovf.yaml <<'YAML'
+nodes:
+  g: { use: generator, config: { count: 5, ts_step_ms: 4611686018427387904 } }
+  o: { use: file_sink, from: g, config: { path: ovf.out, format: envelope } }
+YAML
+st 0 ovf.run.out ovf.err "$SLUICE" run -q ovf.yaml
+grep -q '"ts":9223372036854775807' ovf.out || fail "generator: an overflowing ts did not saturate"
 grep -qE '^    append +bool +false' io.out || fail "describe io: file_sink 'append' bool default false missing"
 grep -qE '^    format +string +value' io.out || fail "describe io: sinks' 'format' string default value missing"
 

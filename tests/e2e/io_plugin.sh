@@ -311,4 +311,19 @@ read -r n bad < stdoutpar.res
 [ "$n" -eq 200000 ] || fail "stdout_sink parallelism 4 into a pipe: $n lines, expected 200000"
 [ "$bad" -eq 0 ] || fail "stdout_sink parallelism 4 into a pipe: $bad of $n lines are broken (tasks' writes interleaved inside lines)"
 
+# A broken output (a full disk) fails the job even under on_error: skip:
+# buffered lines are lost, so it is not one record's problem.
+if [ -w /dev/full ]; then
+  cat > full.yaml <<'YAML'
+nodes:
+  g: { use: generator, config: { count: 100000 } }
+  o: { use: file_sink, from: g, on_error: skip, config: { path: /dev/full } }
+YAML
+  st 1 /dev/null full.err "$SLUICE" run full.yaml
+  grep -qF "No space left on device" full.err || { cat full.err >&2; fail "/dev/full: no ENOSPC message"; }
+  grep -qF "node 'o'" full.err || fail "/dev/full: the message does not name the node"
+else
+  echo "SKIPPED: /dev/full not writable"
+fi
+
 echo "io_plugin: ok"

@@ -63,5 +63,24 @@ static const sl_operator_t fail_every_op = {
     .description = "fails every n-th record", .config = fail_every_config, .config_count = 1,
     .open = fail_every_open, .process = fail_every_process, .close = free_state};
 
+static int null_value_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
+  sl_record_t out = *rec;
+  out.value = NULL; /* with a non-zero length: the host must refuse, not crash */
+  out.value_len = 5;
+  return sl_emit(ctx, &out);
+}
+static const sl_operator_t null_value_op = {
+    SL_OPERATOR_INIT, .name = "null_value", .kind = SL_KIND_TRANSFORM,
+    .description = "emits a record whose value is NULL with length 5", .process = null_value_process};
+
+/* sl_fail: fatal whatever on_error says. */
+static int give_up_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
+  sl_fail(ctx, "the disk caught fire");
+  return SL_EIO;
+}
+static const sl_operator_t give_up_op = {
+    SL_OPERATOR_INIT, .name = "give_up", .kind = SL_KIND_TRANSFORM,
+    .description = "calls sl_fail on the first record", .process = give_up_process};
+
 SL_PLUGIN_DEFINE("misbehave", "1.0.0", "operators that fail on purpose", &open_fails_op,
-                 &bad_port_op, &fail_every_op);
+                 &bad_port_op, &fail_every_op, &null_value_op, &give_up_op);

@@ -27,6 +27,7 @@ typedef struct run_result {
   char failure[1024];
   uint64_t in[8], out[8], skipped[8], dead[8]; /* per node, by file order */
   uint64_t per_task_in[8][8];                  /* node, subtask */
+  uint32_t max_pending[8];                     /* per node: peak pending batches of its tasks */
 } run_result_t;
 
 static int run_yaml(const char *yaml, run_result_t *res) {
@@ -60,8 +61,11 @@ static int run_yaml(const char *yaml, run_result_t *res) {
     res->out[n] = f.records_out;
     res->skipped[n] = f.skipped;
     res->dead[n] = f.dead_lettered;
-    for (uint32_t s = 0; s < sl_dag_node_parallelism(&dag->nodes[n]) && s < 8; s++)
+    for (uint32_t s = 0; s < sl_dag_node_parallelism(&dag->nodes[n]) && s < 8; s++) {
       res->per_task_in[n][s] = atomic_load(&plan->instances[n][s]->stats.records_in);
+      uint32_t mp = plan->instances[n][s]->task->max_pending_batches;
+      if (mp > res->max_pending[n]) res->max_pending[n] = mp;
+    }
   }
   sl_job_free(job);
   sl_dag_free(dag);
@@ -174,6 +178,46 @@ static void on_error_fail_stops_the_flow(void **st) {
   assert_int_equal(r.in[2], 0);
 }
 
+/* A large final result (on_end) is backpressured: count_by_key emits 30000
+ * results a budget at a time (SL_AGAIN), so its task never piles up more
+ * than a batch or two beyond the channel's credit. */
+static void on_end_output_is_backpressured(void **st) {
+  run_result_t r;
+  const char *yaml = "settings: { workers: 2, batch_size: 64, channel_capacity: 2 }\n"
+                     "nodes:\n"
+                     "  src: { use: good:seq, config: { count: 30000 } }\n"
+                     "  cnt: { use: clicks:count_by_key, from: src, key_by: n }\n"
+                     "  out: { use: null_sink, from: cnt, partition: rebalance }\n";
+  assert_int_equal(run_yaml(yaml, &r), 0);
+  assert_int_equal(r.out[1], 30000);
+  assert_int_equal(r.in[2], 30000);
+  if (r.max_pending[1] > 2) fail_msg("count task piled up %u batches", r.max_pending[1]);
+}
+
+/* A record with a NULL value and a length: the job fails with a message. */
+static void null_pointer_record_fails_job(void **st) {
+  run_result_t r;
+  const char *yaml = "nodes:\n"
+                     "  src: { use: good:seq, config: { count: 10 } }\n"
+                     "  nv: { use: misbehave:null_value, from: src, on_error: skip }\n"
+                     "  out: { use: null_sink, from: nv }\n";
+  assert_int_not_equal(run_yaml(yaml, &r), 0);
+  assert_non_null(strstr(r.failure, "NULL pointer and a non-zero length"));
+  assert_int_equal(r.in[2], 0);
+}
+
+/* sl_fail is fatal even under on_error: skip. */
+static void sl_fail_overrides_skip(void **st) {
+  run_result_t r;
+  const char *yaml = "nodes:\n"
+                     "  src: { use: good:seq, config: { count: 10 } }\n"
+                     "  g: { use: misbehave:give_up, from: src, on_error: skip }\n"
+                     "  out: { use: null_sink, from: g }\n";
+  assert_int_not_equal(run_yaml(yaml, &r), 0);
+  assert_non_null(strstr(r.failure, "node 'g'"));
+  assert_non_null(strstr(r.failure, "the disk caught fire"));
+}
+
 static void on_error_skip_counts(void **st) {
   run_result_t r;
   const char *yaml = "settings: { workers: 2 }\n"
@@ -222,6 +266,9 @@ int main(void) {
       cmocka_unit_test(unknown_port_fails_job),
       cmocka_unit_test(on_error_fail_names_offset),
       cmocka_unit_test(on_error_fail_stops_the_flow),
+      cmocka_unit_test(on_end_output_is_backpressured),
+      cmocka_unit_test(null_pointer_record_fails_job),
+      cmocka_unit_test(sl_fail_overrides_skip),
       cmocka_unit_test(on_error_skip_counts),
       cmocka_unit_test(on_error_dead_letter_routes),
       cmocka_unit_test(key_by_missing_field_uses_consumer_policy),

@@ -195,6 +195,8 @@ typedef struct counts {
   buf_t keys; /* arena of key bytes */
   size_t keys_len;
   buf_t out;
+  struct kc *sorted; /* on_end: the keys in order, emitted a budget at a time */
+  size_t sorted_n, emitted;
 } counts_t;
 
 static uint64_t hash_bytes(const void *p, size_t n) {
@@ -290,22 +292,34 @@ static int kc_cmp(const void *a, const void *b) {
   return x->len < y->len ? -1 : x->len > y->len;
 }
 
+/*
+ * End of input: sort the keys once, then emit at most sl_budget() results per
+ * call and return SL_AGAIN until all are out, so that a million keys do not
+ * pile up in memory downstream: the host calls again when there is credit.
+ */
 static int counts_on_end(sl_ctx_t *ctx, void *state) {
   counts_t *c = state;
   if (!c->used) return SL_OK;
-  kc_t *all = malloc(c->used * sizeof *all);
-  if (!all) {
-    sl_log(ctx, SL_LOG_ERROR, "count_by_key: out of memory");
-    return SL_ENOMEM;
+  if (!c->sorted) {
+    c->sorted = malloc(c->used * sizeof *c->sorted);
+    if (!c->sorted) {
+      sl_set_error(ctx, "count_by_key: out of memory sorting %zu keys", c->used);
+      return SL_ENOMEM;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < c->cap; i++) {
+      const slot_t *s = &c->slots[i];
+      if (s->count)
+        c->sorted[n++] = (kc_t){c->keys.p + s->key_off, s->key_len, s->count, s->max_ts};
+    }
+    qsort(c->sorted, n, sizeof *c->sorted, kc_cmp);
+    c->sorted_n = n;
   }
-  size_t n = 0;
-  for (size_t i = 0; i < c->cap; i++) {
-    const slot_t *s = &c->slots[i];
-    if (s->count) all[n++] = (kc_t){c->keys.p + s->key_off, s->key_len, s->count, s->max_ts};
-  }
-  qsort(all, n, sizeof *all, kc_cmp);
+  kc_t *all = c->sorted;
+  size_t end = c->emitted + sl_budget(ctx);
+  if (end > c->sorted_n) end = c->sorted_n;
   int rc = SL_OK;
-  for (size_t i = 0; i < n && rc >= 0; i++) {
+  for (size_t i = c->emitted; i < end && rc >= 0; i++) {
     if (buf_reserve(&c->out, all[i].len * 6 + 64)) {
       rc = SL_ENOMEM;
       break;
@@ -324,14 +338,16 @@ static int counts_on_end(sl_ctx_t *ctx, void *state) {
                        .offset = SL_OFFSET_NONE};
     rc = sl_emit(ctx, &out);
   }
-  free(all);
-  return rc < 0 ? rc : SL_OK;
+  if (rc < 0) return rc;
+  c->emitted = end;
+  return c->emitted < c->sorted_n ? SL_AGAIN : SL_OK;
 }
 
 static void counts_close(void *state) {
   counts_t *c = state;
   if (!c) return;
   free(c->slots);
+  free(c->sorted);
   free(c->keys.p);
   free(c->out.p);
   free(c);
