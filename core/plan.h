@@ -98,6 +98,7 @@ typedef struct sl_op_instance {
   const sl_record_t *current; /* the input record being processed */
   char error[512];            /* set by sl_set_error for the current record */
   bool error_set;
+  bool warned_budget; /* logged once: a poll/on_end call emitted more than its budget */
   sl_op_stats_t stats;
 } sl_op_instance_t;
 

@@ -229,6 +229,22 @@ static void instance_process(sl_op_instance_t *inst, const sl_record_t *rec, uin
 
 /* --------------------------------------------------------- life cycle */
 
+/* Memory is bounded only if poll and on_end respect sl_budget(): the host
+ * cannot refuse what it is handed. Say so, once, when one does not. */
+static void check_budget(sl_op_instance_t *inst, uint64_t out_before, const char *callback) {
+  uint64_t emitted = atomic_load_explicit(&inst->stats.records_out, memory_order_relaxed) - out_before;
+  uint32_t budget = inst->job->dag->settings.batch_size;
+  if (emitted > budget && !inst->warned_budget) {
+    inst->warned_budget = true;
+    char where[160];
+    snprintf(where, sizeof(where), "node %s[%u]", inst->node->name, inst->subtask);
+    sl_log_msg(SL_LOG_WARN, where,
+               "%s emitted %llu records in one call, over its budget of %u (sl_budget): memory "
+               "is only bounded when operators respect it",
+               callback, (unsigned long long)emitted, budget);
+  }
+}
+
 /*
  * End of input: call on_end of each operator in chain order, then send END.
  * An on_end that returns SL_AGAIN has more to emit: the task stops here and
@@ -242,7 +258,9 @@ static void task_end(sl_task_t *t) {
     if (inst->ended) continue;
     if (inst->op->on_end) {
       inst->error_set = false;
+      uint64_t before = atomic_load_explicit(&inst->stats.records_out, memory_order_relaxed);
       int rc = inst->op->on_end((sl_ctx_t *)inst, inst->state);
+      check_budget(inst, before, "on_end");
       if (rc == SL_AGAIN) {
         task_flush(t);
         return;
@@ -281,7 +299,9 @@ static int task_poll_source(sl_task_t *t, uint64_t now) {
     rc = SL_DONE;
   } else {
     inst->error_set = false;
+    uint64_t before = atomic_load_explicit(&inst->stats.records_out, memory_order_relaxed);
     rc = inst->op->poll((sl_ctx_t *)inst, inst->state);
+    check_budget(inst, before, "poll");
   }
   task_flush(t);
   if (rc == SL_DONE) {

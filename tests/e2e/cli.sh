@@ -167,6 +167,17 @@ for op in file_source stdin_source stdout_sink file_sink null_sink; do
   grep -q "^operator $op  (plugin io " io.out || fail "describe io does not describe $op"
 done
 grep -qE '^    path +string +\(required\)' io.out || fail "describe io: file_source/file_sink 'path' not shown as a required string"
+# A source that ignores its budget is named in a warning (once), and nothing is lost.
+cat > greedy.yaml <<YAML
+settings: { batch_size: 16 }
+nodes:
+  g: { use: "$T/misbehave.so:greedy" }
+  o: { use: null_sink, from: g }
+YAML
+st 0 greedy.out greedy.err "$SLUICE" run greedy.yaml
+has greedy.err "node g[0]" "poll emitted 160 records in one call, over its budget of 16"
+[ "$(grep -c 'over its budget' greedy.err)" -eq 1 ] || fail "the budget warning was not logged exactly once"
+grep -qE '^  o +1 +480 ' greedy.err || { cat greedy.err >&2; fail "greedy: the sink did not get all 480 records"; }
 # A .so path with several operators describes all of them.
 st 0 iop.out iop.err "$SLUICE" plugins --describe "$SLUICE_PLUGIN_PATH/io.so"
 [ "$(grep -c '^operator ' iop.out)" -eq 5 ] || fail "describe io.so by path: $(grep -c '^operator ' iop.out) operators, expected 5"

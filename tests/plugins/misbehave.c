@@ -82,5 +82,27 @@ static const sl_operator_t give_up_op = {
     SL_OPERATOR_INIT, .name = "give_up", .kind = SL_KIND_TRANSFORM,
     .description = "calls sl_fail on the first record", .process = give_up_process};
 
+/* A source that ignores sl_budget: emits 10 budgets per poll, 3 polls. */
+static int greedy_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
+  int *polls = calloc(1, sizeof(int));
+  if (!polls) return SL_ENOMEM;
+  *state = polls;
+  return 0;
+}
+static int greedy_poll(sl_ctx_t *ctx, void *state) {
+  int *polls = state;
+  if ((*polls)++ == 3) return SL_DONE;
+  uint32_t n = sl_budget(ctx) * 10;
+  for (uint32_t i = 0; i < n; i++) {
+    sl_record_t r = {.value = "{\"n\":1}", .value_len = 7};
+    sl_emit(ctx, &r);
+  }
+  return SL_OK;
+}
+static const sl_operator_t greedy_op = {
+    SL_OPERATOR_INIT, .name = "greedy", .kind = SL_KIND_SOURCE,
+    .description = "ignores sl_budget: 10 budgets per poll", .open = greedy_open,
+    .poll = greedy_poll, .close = free_state};
+
 SL_PLUGIN_DEFINE("misbehave", "1.0.0", "operators that fail on purpose", &open_fails_op,
-                 &bad_port_op, &fail_every_op, &null_value_op, &give_up_op);
+                 &bad_port_op, &fail_every_op, &null_value_op, &give_up_op, &greedy_op);
