@@ -143,4 +143,28 @@ set -e
 grep -qE 'ERROR SUMMARY: 0 errors from 0 contexts' endless.vg || { cat endless.vg >&2; fail "endless: memcheck reported errors"; }
 n=$((n + 1))
 
+# No malloc per record: the number of heap allocations of a run does not
+# grow with its input. 10x the records may cost a few more batches (overflow
+# under scheduling variance), never thousands more allocations.
+allocs() {
+  cat > "alloc$1.yaml" <<YAML
+settings: { workers: 2, parallelism: 2, batch_size: 64, channel_capacity: 4 }
+nodes:
+  g: { use: generator, config: { count: $1 } }
+  m: { use: clicks:add_field, from: g }
+  c: { use: clicks:count_by_key, from: m, key_by: product_id }
+  r: { use: clicks:parse_views, from: g, partition: rebalance, parallelism: 3, on_error: dead_letter }
+  o: { use: null_sink, from: [c, r] }
+  e: { use: null_sink, from: r.errors }
+YAML
+  vg 0 "alloc$1" run -q "alloc$1.yaml"
+  sed -nE 's/.*total heap usage: ([0-9,]+) allocs.*/\1/p' "alloc$1.vg" | tr -d ,
+}
+small=$(allocs 20000)
+large=$(allocs 200000)
+[ -n "$small" ] && [ -n "$large" ] || fail "could not read valgrind's heap summary"
+echo "heap allocations: $small for 20000 records, $large for 200000"
+[ $((large - small)) -lt 200 ] ||
+  fail "allocations grow with the input ($small for 20000 records, $large for 200000): a malloc per record?"
+
 echo "valgrind: ok ($n runs clean)"
