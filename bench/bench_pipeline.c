@@ -140,7 +140,7 @@ static const sl_host_api_t fake_host = {
     fake_logv, fake_set_error, fake_counter, fake_config_string, fake_config_int,
     fake_config_double, fake_config_bool, fake_config_duration, fake_node_name,
     fake_task_index, fake_parallelism, fake_stopping, fake_now_ms, sl_json_scan_get,
-    sl_error_text, fake_failv};
+    sl_error_text, fake_failv, NULL, NULL, NULL, NULL};
 
 static const sl_operator_t *find_op(sl_registry_t *reg, const char *use) {
   char err[512];

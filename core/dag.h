@@ -55,6 +55,7 @@ typedef struct sl_dag_node {
   sl_pos_t pos; /* position of the node's name */
   char *use;    /* owned: "generator", "plugin:op", "./libx.so", "./libx.so:op" */
   sl_pos_t use_pos;
+  char *use_arg; /* owned; set by validation for `SCHEME:ARG`: ARG joined to the DAG's dir */
   sl_dag_input_t *inputs; /* owned array */
   size_t input_count;
   char *key_by; /* owned; NULL = not keyed; "$key" = keep the record key */

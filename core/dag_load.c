@@ -856,6 +856,7 @@ void sl_dag_free(sl_dag_t *dag) {
     sl_dag_node_t *n = &dag->nodes[i];
     free(n->name);
     free(n->use);
+    free(n->use_arg);
     for (size_t j = 0; j < n->input_count; j++) {
       free(n->inputs[j].node);
       free(n->inputs[j].port);

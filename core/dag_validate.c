@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "dag.h"
@@ -146,6 +147,21 @@ static bool config_parse(sl_config_value_t *cv, sl_config_type_t type) {
   return false;
 }
 
+/* An undeclared key of a SL_OP_FREE_CONFIG operator: type it from YAML.
+ * Quoted -> string; else integer, number, true/false, or a string. */
+static void config_infer(sl_config_value_t *cv) {
+  if (!cv->quoted) {
+    if (config_parse(cv, SL_CONFIG_INT)) return;
+    if (config_parse(cv, SL_CONFIG_DOUBLE)) return;
+    if (strcmp(cv->text, "true") == 0 || strcmp(cv->text, "false") == 0) {
+      cv->type = SL_CONFIG_BOOL;
+      cv->i = cv->text[0] == 't';
+      return;
+    }
+  }
+  config_parse(cv, SL_CONFIG_STRING);
+}
+
 static const sl_config_key_t *op_config_key(const sl_operator_t *op, const char *name) {
   for (size_t i = 0; i < op->config_count; i++)
     if (op->config[i].name && strcmp(op->config[i].name, name) == 0) return &op->config[i];
@@ -170,6 +186,15 @@ static void check_config(val_ctx_t *c, sl_dag_node_t *n) {
     sl_config_value_t *cv = &n->config[i];
     if (cv->from_default) continue; /* validated when it was added */
     const sl_config_key_t *key = op_config_key(op, cv->key);
+    if (!key && SL_OPERATOR_HAS(op, flags) && (op->flags & SL_OP_FREE_CONFIG)) {
+      if (config_is_null(cv))
+        val_error(c, cv->value_pos,
+                  "node '%s': config '%s' has no value (an empty string is written \"\")",
+                  n->name, cv->key);
+      else
+        config_infer(cv);
+      continue;
+    }
     if (!key) {
       char known[512] = "";
       const char *hint = NULL;
@@ -574,12 +599,19 @@ size_t sl_dag_validate(sl_dag_t *dag, struct sl_registry *reg, sl_diag_list_t *d
     char err[1024];
     err[0] = '\0';
     sl_plugin_handle_t *h = NULL;
-    const sl_operator_t *op = sl_registry_resolve(reg, n->use, dag->dir, &h, err, sizeof(err));
+    free(n->use_arg);
+    n->use_arg = NULL;
+    const sl_operator_t *op =
+        sl_registry_resolve_use(reg, n->use, dag->dir, &h, &n->use_arg, err, sizeof(err));
     if (!op) {
       val_error(&c, n->use_pos.line ? n->use_pos : n->pos, "node '%s': %s", n->name,
                 err[0] ? err : "cannot resolve 'use'");
       continue;
     }
+    /* SCHEME:ARG names a file (a Lua script): it must be readable now. */
+    if (n->use_arg && access(n->use_arg, R_OK) != 0)
+      val_error(&c, n->use_pos.line ? n->use_pos : n->pos, "node '%s': cannot read '%s': %s",
+                n->name, n->use_arg, strerror(errno));
     n->op = op;
     n->plugin = h;
   }

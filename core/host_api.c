@@ -137,6 +137,20 @@ static uint32_t host_parallelism(sl_ctx_t *ctx) { return INST(ctx)->parallelism;
 static int host_stopping(sl_ctx_t *ctx) { return sl_stop_requested() || sl_job_failed(INST(ctx)->job); }
 static int64_t host_now_ms(sl_ctx_t *ctx) { return sl_wall_ms(); }
 
+static const char *host_operator_arg(sl_ctx_t *ctx) { return INST(ctx)->node->use_arg; }
+static const char *host_dag_dir(sl_ctx_t *ctx) { return INST(ctx)->job->dag->dir; }
+static size_t host_config_count(sl_ctx_t *ctx) { return INST(ctx)->node->config_count; }
+static int host_config_at(sl_ctx_t *ctx, size_t i, sl_config_entry_t *out) {
+  const sl_dag_node_t *n = INST(ctx)->node;
+  if (i >= n->config_count || !out) return SL_EINVAL;
+  const sl_config_value_t *v = &n->config[i];
+  int declared = 0;
+  for (size_t k = 0; k < n->op->config_count; k++)
+    if (strcmp(n->op->config[k].name, v->key) == 0) declared = 1;
+  *out = (sl_config_entry_t){v->key, v->text, v->type, v->i, v->d, declared};
+  return 0;
+}
+
 const sl_host_api_t sl_host_api = {
     .abi_major = SL_ABI_MAJOR,
     .abi_minor = SL_ABI_MINOR,
@@ -160,4 +174,8 @@ const sl_host_api_t sl_host_api = {
     .json_get = sl_json_scan_get,
     .strerror = sl_error_text,
     .failv = host_failv,
+    .operator_arg = host_operator_arg,
+    .dag_dir = host_dag_dir,
+    .config_count = host_config_count,
+    .config_at = host_config_at,
 };

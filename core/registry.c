@@ -189,6 +189,11 @@ static int check_descriptor(const char *path, const sl_plugin_t *d, char *errbuf
         return SL_EPLUGIN;
       }
     }
+    if (SL_OPERATOR_HAS(op, scheme) && op->scheme && !name_is_valid(op->scheme, NULL)) {
+      snprintf(errbuf, errlen, "%s: operator '%s': scheme '%s' is not [a-z0-9_]+", path, op->name,
+               op->scheme);
+      return SL_EPLUGIN;
+    }
     for (size_t j = 0; j < i; j++) {
       if (strcmp(d->operators[j]->name, op->name) == 0) {
         snprintf(errbuf, errlen, "%s: plugin '%s' declares operator '%s' twice", path, d->name,
@@ -302,17 +307,77 @@ static int plugin_shadowed(const sl_registry_t *reg, size_t i) {
   return 0;
 }
 
+/* The operator declaring `scheme` (first on the search path wins), or NULL. */
+static const sl_operator_t *find_scheme(sl_registry_t *reg, const char *scheme, size_t len,
+                                        sl_plugin_handle_t **plugin_out) {
+  scan_quietly(reg);
+  for (size_t i = 0; i < reg->plugin_count; i++) {
+    if (plugin_shadowed(reg, i)) continue;
+    const sl_plugin_t *d = reg->plugins[i]->desc;
+    for (size_t k = 0; k < d->operator_count; k++) {
+      const sl_operator_t *op = d->operators[k];
+      if (SL_OPERATOR_HAS(op, scheme) && op->scheme && strlen(op->scheme) == len &&
+          strncmp(op->scheme, scheme, len) == 0) {
+        if (plugin_out) *plugin_out = reg->plugins[i];
+        return op;
+      }
+    }
+  }
+  return NULL;
+}
+
 const sl_operator_t *sl_registry_resolve(sl_registry_t *reg, const char *use, const char *base_dir,
                                          sl_plugin_handle_t **plugin_out, char *errbuf,
                                          size_t errlen) {
+  char *arg = NULL;
+  const sl_operator_t *op =
+      sl_registry_resolve_use(reg, use, base_dir, plugin_out, &arg, errbuf, errlen);
+  free(arg);
+  return op;
+}
+
+const sl_operator_t *sl_registry_resolve_use(sl_registry_t *reg, const char *use,
+                                             const char *base_dir, sl_plugin_handle_t **plugin_out,
+                                             char **arg_out, char *errbuf, size_t errlen) {
   if (plugin_out) *plugin_out = NULL;
+  if (arg_out) *arg_out = NULL;
   if (!use || !*use) {
     snprintf(errbuf, errlen, "empty 'use'");
     return NULL;
   }
-  if (strncmp(use, "lua:", 4) == 0) {
-    snprintf(errbuf, errlen, "'%s': Lua operators are not supported yet", use);
-    return NULL;
+  /* SCHEME:ARG, when some operator declares SCHEME (checked first: the ARG
+   * is a path and may contain '/'). "lua" is the Lua host's. */
+  const char *first_colon = strchr(use, ':');
+  if (first_colon && first_colon > use) {
+    size_t slen = (size_t)(first_colon - use);
+    char scheme[64];
+    if (slen < sizeof(scheme)) {
+      memcpy(scheme, use, slen);
+      scheme[slen] = '\0';
+      const sl_operator_t *op = name_is_valid(scheme, NULL) ? find_scheme(reg, scheme, slen, plugin_out) : NULL;
+      if (op) {
+        const char *arg = first_colon + 1;
+        if (!*arg) {
+          snprintf(errbuf, errlen, "'%s': a file path must follow '%s:'", use, scheme);
+          if (plugin_out) *plugin_out = NULL;
+          return NULL;
+        }
+        if (arg_out) {
+          if (arg[0] == '/' || !base_dir || strcmp(base_dir, ".") == 0)
+            *arg_out = sl_xstrdup(arg);
+          else
+            *arg_out = sl_xasprintf("%s/%s", base_dir, arg);
+        }
+        return op;
+      }
+      if (strcmp(scheme, "lua") == 0) {
+        snprintf(errbuf, errlen,
+                 "'%s': no plugin provides 'lua:' operators (the Lua host, lua.so, is not on the "
+                 "plugin path; see `sluice plugins`)",
+                 use);
+        return NULL;
+      }
+    }
   }
   char file[PATH_MAX];
   const char *colon = strrchr(use, ':');

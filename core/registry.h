@@ -45,12 +45,22 @@ sl_plugin_handle_t *sl_registry_load(sl_registry_t *reg, const char *path, char 
  *  - "plugin:op"       operator `op` of the plugin named `plugin` on the search path
  *  - "path.so"         the only operator of that file (an error if it has several)
  *  - "path.so:op"      operator `op` of that file
- *  - "lua:..."         reserved for Lua operators (an error until they land)
+ *  - "SCHEME:ARG"      the operator declaring that scheme (e.g. "lua:op.lua", the
+ *                      Lua host); checked before the other forms
  * A value containing '/' or ending in ".so" is a path.
  */
 const sl_operator_t *sl_registry_resolve(sl_registry_t *reg, const char *use, const char *base_dir,
                                          sl_plugin_handle_t **plugin_out, char *errbuf,
                                          size_t errbuf_len);
+
+/**
+ * Like sl_registry_resolve, and also handles `SCHEME:ARG` for operators
+ * that declare a scheme (sl_operator_t.scheme, e.g. "lua"): *arg_out gets
+ * ARG joined to base_dir (malloc'd; NULL for other forms).
+ */
+const sl_operator_t *sl_registry_resolve_use(sl_registry_t *reg, const char *use,
+                                             const char *base_dir, sl_plugin_handle_t **plugin_out,
+                                             char **arg_out, char *errbuf, size_t errbuf_len);
 
 /** Load every plugin on the search path (for `sluice plugins`). Problems go to warn_out. */
 void sl_registry_scan(sl_registry_t *reg, void (*warn)(const char *msg, void *ud), void *ud);

@@ -39,7 +39,7 @@ extern "C" {
 /** Incompatible changes bump the major; the host refuses other majors. */
 #define SL_ABI_MAJOR 1
 /** Additions (new host functions, new operator callbacks) bump the minor. */
-#define SL_ABI_MINOR 0
+#define SL_ABI_MINOR 1
 
 #if defined(_WIN32)
 #define SL_EXPORT __declspec(dllexport)
@@ -192,9 +192,27 @@ typedef struct sl_operator {
   int (*poll)(sl_ctx_t *ctx, void *state);
   int (*on_end)(sl_ctx_t *ctx, void *state);
   void (*close)(void *state);
-  /* ABI 1.0 ends here; later minors append fields (timers, watermarks,
-   * state snapshots, two-phase commit) after this line. */
+  /* ABI 1.0 ends here. */
+  /**
+   * 1.1: `use: SCHEME:ARG` in a DAG selects this operator, with ARG (a file
+   * path, relative to the DAG file's directory) given to it through
+   * sl_operator_arg(). The Lua host declares "lua". NULL = no scheme.
+   */
+  const char *scheme;
+  /** 1.1: SL_OP_* flags. */
+  uint32_t flags;
+  /* Later minors append fields (timers, watermarks, state snapshots,
+   * two-phase commit) after this line. */
 } sl_operator_t;
+
+/**
+ * Flag: the node's `config:` may hold keys the config map does not declare.
+ * Declared keys are still checked; the others are typed from YAML (an
+ * unquoted integer, number or true/false, else a string) and read with
+ * sl_config_count() / sl_config_at(). The Lua host uses it: a script's
+ * config is the script's business.
+ */
+#define SL_OP_FREE_CONFIG 0x1u
 
 #define SL_OPERATOR_INIT .struct_size = sizeof(sl_operator_t)
 
@@ -210,6 +228,10 @@ typedef struct sl_plugin {
   const sl_operator_t *const *operators; /**< operator_count descriptors */
   size_t operator_count;
 } sl_plugin_t;
+
+/** Does this operator descriptor (built against some SDK minor) have `field`? */
+#define SL_OPERATOR_HAS(op, field) \
+  ((op)->struct_size >= offsetof(sl_operator_t, field) + sizeof((op)->field))
 
 /** Name of the exported descriptor symbol. */
 #define SL_PLUGIN_SYMBOL "sluice_plugin"
@@ -261,6 +283,16 @@ typedef struct sl_json_value {
   size_t len;
 } sl_json_value_t;
 
+/** One `config:` entry of a node, as sl_config_at() reports it. */
+typedef struct sl_config_entry {
+  const char *key;        /**< owned by the host, valid until close() */
+  const char *text;       /**< the value as written in YAML */
+  sl_config_type_t type;  /**< declared type, or the type inferred from YAML */
+  int64_t i;              /**< INT, BOOL (0/1), DURATION (ms) */
+  double d;               /**< DOUBLE */
+  int declared;           /**< 1 if the key is in the operator's config map */
+} sl_config_entry_t;
+
 /**
  * The host's function table. Plugins never call it directly: use the
  * sl_*() wrappers below. Fields are only ever appended.
@@ -289,6 +321,11 @@ typedef struct sl_host_api {
   const char *(*strerror)(int code);
   void (*failv)(sl_ctx_t *ctx, const char *fmt, va_list ap);
   /* ABI 1.0 ends here. */
+  const char *(*operator_arg)(sl_ctx_t *ctx);
+  const char *(*dag_dir)(sl_ctx_t *ctx);
+  size_t (*config_count)(sl_ctx_t *ctx);
+  int (*config_at)(sl_ctx_t *ctx, size_t i, sl_config_entry_t *out);
+  /* ABI 1.1 ends here. */
 } sl_host_api_t;
 
 /**
@@ -423,6 +460,21 @@ static inline int64_t sl_now_ms(sl_ctx_t *ctx) { return SL__HOST(ctx)->now_ms(ct
 static inline int sl_json_get(sl_ctx_t *ctx, const void *json, size_t len, const char *field,
                               sl_json_value_t *out) {
   return SL__HOST(ctx)->json_get(json, len, field, out);
+}
+
+/**
+ * 1.1: the ARG of `use: SCHEME:ARG` (see sl_operator_t.scheme), as a path
+ * joined to the DAG file's directory; NULL for operators without a scheme.
+ * Owned by the host, valid until close().
+ */
+static inline const char *sl_operator_arg(sl_ctx_t *ctx) { return SL__HOST(ctx)->operator_arg(ctx); }
+/** 1.1: the directory of the DAG file. Owned by the host. */
+static inline const char *sl_dag_dir(sl_ctx_t *ctx) { return SL__HOST(ctx)->dag_dir(ctx); }
+/** 1.1: number of `config:` entries of the node (declared ones with defaults included). */
+static inline size_t sl_config_count(sl_ctx_t *ctx) { return SL__HOST(ctx)->config_count(ctx); }
+/** 1.1: entry i (0 <= i < sl_config_count()); 0, or SL_EINVAL out of range. */
+static inline int sl_config_at(sl_ctx_t *ctx, size_t i, sl_config_entry_t *out) {
+  return SL__HOST(ctx)->config_at(ctx, i, out);
 }
 
 /** Text of an SDK code (negative error or flow-control code). Static storage. */

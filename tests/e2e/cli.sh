@@ -4,7 +4,7 @@
 #  - help: `sluice --help`, `sluice help [CMD]`, `sluice CMD --help|-h` exit 0
 #    and print a usage line naming the command; no command / unknown command /
 #    unknown help topic / missing or extra DAG operand exit 2 with a message;
-#  - version: the project version and "plugin ABI 1.0";
+#  - version: the project version and the plugin ABI of sdk/include/sluice.h;
 #  - plugins: the built-in plugins and their operators; --describe of an
 #    operator (config keys, types, defaults), of a whole plugin, of an unknown
 #    name (exit 2);
@@ -105,10 +105,14 @@ has pextra.err "plugins takes no operands"
 # ------------------------------------------------------------------ version
 want_version=$(sed -n 's/^project(Sluice VERSION \([0-9.]*\).*/\1/p' "$SLUICE_SOURCE_DIR/CMakeLists.txt")
 [ -n "$want_version" ] || fail "cannot read the project version from CMakeLists.txt"
+abi_major=$(sed -n 's/^#define SL_ABI_MAJOR \([0-9]*\).*/\1/p' "$SLUICE_SOURCE_DIR/sdk/include/sluice.h")
+abi_minor=$(sed -n 's/^#define SL_ABI_MINOR \([0-9]*\).*/\1/p' "$SLUICE_SOURCE_DIR/sdk/include/sluice.h")
+abi="$abi_major.$abi_minor"
+[ "$abi" != . ] || fail "cannot read the ABI version from sluice.h"
 for form in version --version; do
   st 0 ver.out ver.err "$SLUICE" $form
-  [ "$(cat ver.out)" = "sluice $want_version (plugin ABI 1.0)" ] ||
-    fail "'sluice $form' printed '$(cat ver.out)', expected 'sluice $want_version (plugin ABI 1.0)'"
+  want="sluice $want_version (plugin ABI $abi)"
+  [ "$(cat ver.out)" = "$want" ] || fail "'sluice $form' printed '$(cat ver.out)', expected '$want'"
 done
 
 st 2 vextra.out vextra.err "$SLUICE" version extra

@@ -133,6 +133,39 @@ static void duplicate_plugin_is_shadowed(void **st) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* `lua:` with no plugin declaring the scheme: a message saying so. */
+static void scheme_without_provider(void **st) {
+  unsetenv("SLUICE_PLUGIN_PATH");
+  sl_registry_t *reg = sl_registry_new(); /* only the test binary's own dirs: no lua.so */
+  char err[512];
+  assert_null(sl_registry_resolve(reg, "lua:x.lua", NULL, NULL, err, sizeof(err)));
+  assert_non_null(strstr(err, "no plugin provides 'lua:' operators"));
+  /* An unknown scheme-like prefix is read as PLUGIN:OP. */
+  assert_null(sl_registry_resolve(reg, "nosuch:thing", NULL, NULL, err, sizeof(err)));
+  assert_non_null(strstr(err, "unknown plugin 'nosuch'"));
+  sl_registry_free(reg);
+}
+
+/* A scheme resolves with its argument joined to the base dir. */
+static void scheme_resolves_with_arg(void **st) {
+  sl_registry_t *reg = *st;
+  sl_registry_add_dir(reg, SLUICE_TEST_BINARY_DIR "/testplugins");
+  char err[512], *arg = NULL;
+  sl_plugin_handle_t *h = NULL;
+  const sl_operator_t *op =
+      sl_registry_resolve_use(reg, "echo:a/b.txt", "/base", &h, &arg, err, sizeof(err));
+  if (!op) fail_msg("%s", err);
+  assert_string_equal(op->name, "echo_config");
+  assert_string_equal(arg, "/base/a/b.txt");
+  free(arg);
+  op = sl_registry_resolve_use(reg, "echo:/abs.txt", "/base", &h, &arg, err, sizeof(err));
+  assert_non_null(op);
+  assert_string_equal(arg, "/abs.txt");
+  free(arg);
+  assert_null(sl_registry_resolve_use(reg, "echo:", "/base", &h, &arg, err, sizeof(err)));
+  assert_non_null(strstr(err, "a file path must follow 'echo:'"));
+}
+
 static void error_table_texts(void **st) {
   assert_string_equal(sl_error_text(SL_OK), "ok");
   assert_string_equal(sl_error_text(SL_ENOPORT), "unknown output port");
@@ -152,6 +185,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(relative_paths_use_base_dir, setup, teardown),
       cmocka_unit_test_setup_teardown(so_suffix_rule, setup, teardown),
       cmocka_unit_test_setup_teardown(duplicate_plugin_is_shadowed, setup, teardown),
+      cmocka_unit_test(scheme_without_provider),
+      cmocka_unit_test_setup_teardown(scheme_resolves_with_arg, setup, teardown),
       cmocka_unit_test(error_table_texts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
