@@ -149,6 +149,7 @@ sl_plan_t *sl_plan_build(const sl_dag_t *dag, sl_diag_list_t *diags) {
         inst->node = &dag->nodes[ni];
         inst->node_index = ni;
         inst->op = dag->nodes[ni].op;
+        if (SL_OPERATOR_HAS(inst->op, process_batch)) inst->process_batch = inst->op->process_batch;
         inst->plugin = dag->nodes[ni].plugin;
         inst->subtask = s;
         inst->parallelism = par;

@@ -85,6 +85,8 @@ typedef struct sl_op_instance {
   uint32_t node_index;
   const sl_operator_t *op;
   const sl_plugin_handle_t *plugin;
+  /* op->process_batch when the plugin's descriptor has it (1.1+), else NULL */
+  int (*process_batch)(sl_ctx_t *ctx, void *state, const sl_record_t *recs, size_t n);
   uint32_t subtask;     /* index among the node's instances */
   uint32_t parallelism; /* the node's parallelism */
   void *state;          /* the plugin's instance */

@@ -172,8 +172,10 @@ static int check_descriptor(const char *path, const sl_plugin_t *d, char *errbuf
       snprintf(errbuf, errlen, "%s: source operator '%s' has no poll callback", path, op->name);
       return SL_EPLUGIN;
     }
-    if (op->kind != SL_KIND_SOURCE && !op->process) {
-      snprintf(errbuf, errlen, "%s: operator '%s' has no process callback", path, op->name);
+    if (op->kind != SL_KIND_SOURCE && !op->process &&
+        !(SL_OPERATOR_HAS(op, process_batch) && op->process_batch)) {
+      snprintf(errbuf, errlen, "%s: operator '%s' has no process (or process_batch) callback",
+               path, op->name);
       return SL_EPLUGIN;
     }
     if (op->config_count && !op->config) {

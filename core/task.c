@@ -222,9 +222,36 @@ static void instance_process(sl_op_instance_t *inst, const sl_record_t *rec, uin
   }
   inst->current = rec;
   inst->error_set = false;
-  int rc = inst->op->process((sl_ctx_t *)inst, inst->state, rec);
+  int rc = inst->process_batch
+               ? inst->process_batch((sl_ctx_t *)inst, inst->state, rec, 1)
+               : inst->op->process((sl_ctx_t *)inst, inst->state, rec);
   inst->current = NULL;
   if (rc < 0) instance_record_failed(inst, rec, instance_error_text(inst, rc));
+}
+
+/* A whole input batch to a head operator that takes batches. Records the
+ * key_by could not key go one by one (their own error path). */
+static void instance_process_batch(sl_op_instance_t *inst, const sl_batch_t *b) {
+  uint32_t start = 0;
+  while (start < b->count && !sl_job_failed(inst->job)) {
+    uint32_t end = start;
+    while (end < b->count && !(b->flags[end] & SL_REC_KEY_ERROR)) end++;
+    if (end > start) {
+      uint32_t n = end - start;
+      stat_inc(&inst->stats.records_in, n);
+      inst->current = &b->records[start];
+      inst->error_set = false;
+      int rc = inst->process_batch((sl_ctx_t *)inst, inst->state, &b->records[start], n);
+      inst->current = NULL;
+      if (rc < 0) {
+        const char *why = instance_error_text(inst, rc);
+        for (uint32_t i = start; i < end && !sl_job_failed(inst->job); i++)
+          instance_record_failed(inst, &b->records[i], why);
+      }
+    }
+    if (end < b->count) instance_process(inst, &b->records[end], b->flags[end]);
+    start = end + 1;
+  }
 }
 
 /* --------------------------------------------------------- life cycle */
@@ -347,9 +374,13 @@ static int task_process_inputs(sl_task_t *t, uint64_t now) {
       }
       continue;
     }
-    for (uint32_t r = 0; r < b->count; r++) {
-      instance_process(head, &b->records[r], b->flags[r]);
-      if (sl_job_failed(t->job)) break;
+    if (head->process_batch) {
+      instance_process_batch(head, b);
+    } else {
+      for (uint32_t r = 0; r < b->count; r++) {
+        instance_process(head, &b->records[r], b->flags[r]);
+        if (sl_job_failed(t->job)) break;
+      }
     }
     sl_channel_release(in->channel, b);
     task_flush(t);

@@ -201,6 +201,15 @@ typedef struct sl_operator {
   const char *scheme;
   /** 1.1: SL_OP_* flags. */
   uint32_t flags;
+  /**
+   * 1.1, optional, transforms and sinks: several input records in one call,
+   * used instead of process() when set. The host passes each input batch
+   * whole when the operator heads its task, single records when it is
+   * chained behind another operator. Return 0, or a negative code after
+   * sl_set_error(): the node's on_error then applies to every record of the
+   * call (records emitted before the failure stay emitted).
+   */
+  int (*process_batch)(sl_ctx_t *ctx, void *state, const sl_record_t *recs, size_t n);
   /* Later minors append fields (timers, watermarks, state snapshots,
    * two-phase commit) after this line. */
 } sl_operator_t;

@@ -117,4 +117,52 @@ static const sl_operator_t keycheck_op = {
     .process = keycheck_process,
 };
 
-SL_PLUGIN_DEFINE("good", "1.0.0", "well-formed test plugin", &seq_op, &upper_op, &keycheck_op);
+/* batcher: process_batch only; counts calls; fails a whole call when config
+ * fail_on (>= 0) is the "n" of one of its records. */
+typedef struct batcher {
+  sl_counter_t *calls;
+  int64_t fail_on;
+} batcher_t;
+
+static int batcher_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
+  batcher_t *b = calloc(1, sizeof(*b));
+  if (!b) return SL_ENOMEM;
+  b->calls = sl_counter(ctx, "calls");
+  b->fail_on = sl_config_int(ctx, "fail_on");
+  *state = b;
+  return 0;
+}
+
+static int batcher_process_batch(sl_ctx_t *ctx, void *state, const sl_record_t *recs, size_t n) {
+  batcher_t *b = state;
+  sl_counter_add(b->calls, 1);
+  for (size_t i = 0; i < n; i++) {
+    sl_json_value_t v;
+    if (b->fail_on >= 0 && sl_json_get(ctx, recs[i].value, recs[i].value_len, "n", &v) == 0 &&
+        strtoll(v.ptr, NULL, 10) == b->fail_on) {
+      sl_set_error(ctx, "batch holds n=%lld", (long long)b->fail_on);
+      return SL_ERECORD;
+    }
+  }
+  for (size_t i = 0; i < n; i++) sl_emit(ctx, &recs[i]);
+  return 0;
+}
+
+static const sl_config_key_t batcher_config[] = {
+    {"fail_on", SL_CONFIG_INT, "-1", "fail the call holding the record with this n"}};
+
+static const sl_operator_t batcher_op = {
+    SL_OPERATOR_INIT,
+    .name = "batcher",
+    .version = "1.0.0",
+    .description = "process_batch only; counts calls",
+    .kind = SL_KIND_TRANSFORM,
+    .config = batcher_config,
+    .config_count = 1,
+    .open = batcher_open,
+    .close = seq_close,
+    .process_batch = batcher_process_batch,
+};
+
+SL_PLUGIN_DEFINE("good", "1.0.0", "well-formed test plugin", &seq_op, &upper_op, &keycheck_op,
+                 &batcher_op);

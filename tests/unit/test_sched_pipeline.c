@@ -28,6 +28,7 @@ typedef struct run_result {
   uint64_t in[8], out[8], skipped[8], dead[8]; /* per node, by file order */
   uint64_t per_task_in[8][8];                  /* node, subtask */
   uint32_t max_pending[8];                     /* per node: peak pending batches of its tasks */
+  uint64_t calls[8];                           /* per node: counter "calls", if any */
 } run_result_t;
 
 static int run_yaml(const char *yaml, run_result_t *res) {
@@ -61,6 +62,7 @@ static int run_yaml(const char *yaml, run_result_t *res) {
     res->out[n] = f.records_out;
     res->skipped[n] = f.skipped;
     res->dead[n] = f.dead_lettered;
+    res->calls[n] = sl_summary_counter(job, n, "calls");
     for (uint32_t s = 0; s < sl_dag_node_parallelism(&dag->nodes[n]) && s < 8; s++) {
       res->per_task_in[n][s] = atomic_load(&plan->instances[n][s]->stats.records_in);
       uint32_t mp = plan->instances[n][s]->task->max_pending_batches;
@@ -218,6 +220,39 @@ static void sl_fail_overrides_skip(void **st) {
   assert_non_null(strstr(r.failure, "the disk caught fire"));
 }
 
+/* process_batch: whole input batches at the head of a task, single records
+ * when chained; a failed call applies on_error to each of its records. */
+static void process_batch_calls(void **st) {
+  run_result_t r;
+  const char *headed = "settings: { batch_size: 100 }\n"
+                       "nodes:\n"
+                       "  src: { use: good:seq, config: { count: 1000 } }\n"
+                       "  b: { use: good:batcher, from: src, partition: rebalance }\n"
+                       "  out: { use: null_sink, from: b }\n";
+  assert_int_equal(run_yaml(headed, &r), 0);
+  assert_int_equal(r.in[1], 1000);
+  assert_int_equal(r.in[2], 1000);
+  assert_true(r.calls[1] >= 10 && r.calls[1] <= 20); /* ~1000/100 batches */
+  const char *chained = "settings: { batch_size: 100 }\n"
+                        "nodes:\n"
+                        "  src: { use: good:seq, config: { count: 1000 } }\n"
+                        "  b: { use: good:batcher, from: src }\n"
+                        "  out: { use: null_sink, from: b }\n";
+  assert_int_equal(run_yaml(chained, &r), 0);
+  assert_int_equal(r.calls[1], 1000);
+  assert_int_equal(r.in[2], 1000);
+  const char *failing = "settings: { batch_size: 100 }\n"
+                        "nodes:\n"
+                        "  src: { use: good:seq, config: { count: 1000 } }\n"
+                        "  b: { use: good:batcher, from: src, partition: rebalance, on_error: skip,\n"
+                        "       config: { fail_on: 150 } }\n"
+                        "  out: { use: null_sink, from: b }\n";
+  assert_int_equal(run_yaml(failing, &r), 0);
+  /* The batch holding n=150 is skipped whole; everything else arrives. */
+  assert_true(r.skipped[1] >= 1 && r.skipped[1] <= 100);
+  assert_int_equal(r.skipped[1] + r.in[2], 1000);
+}
+
 static void on_error_skip_counts(void **st) {
   run_result_t r;
   const char *yaml = "settings: { workers: 2 }\n"
@@ -269,6 +304,7 @@ int main(void) {
       cmocka_unit_test(on_end_output_is_backpressured),
       cmocka_unit_test(null_pointer_record_fails_job),
       cmocka_unit_test(sl_fail_overrides_skip),
+      cmocka_unit_test(process_batch_calls),
       cmocka_unit_test(on_error_skip_counts),
       cmocka_unit_test(on_error_dead_letter_routes),
       cmocka_unit_test(key_by_missing_field_uses_consumer_policy),
