@@ -97,6 +97,19 @@ static sl_counter_t *host_counter(sl_ctx_t *ctx, const char *name) {
   if (!name) name = "";
   for (uint32_t i = 0; i < inst->counter_count; i++)
     if (strcmp(inst->counters[i]->name, name) == 0) return &inst->counters[i]->counter;
+  if (inst->counter_count >= SL_MAX_COUNTERS) {
+    /* Counters are for a handful of figures, not per-key data: past the
+     * limit, new names share one uncounted sink (said once). */
+    if (!inst->warned_counters) {
+      inst->warned_counters = true;
+      char where[160];
+      snprintf(where, sizeof(where), "node %s[%u]", inst->node->name, inst->subtask);
+      sl_log_msg(SL_LOG_WARN, where,
+                 "more than %d counters: '%s' and later new names are not recorded",
+                 SL_MAX_COUNTERS, name);
+    }
+    return &inst->overflow_counter;
+  }
   sl_named_counter_t *c = sl_xcalloc(1, sizeof(*c));
   c->name = sl_xstrdup(name ? name : "");
   inst->counters = sl_xrealloc(inst->counters, (inst->counter_count + 1) * sizeof(*inst->counters));

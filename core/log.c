@@ -60,8 +60,21 @@ static size_t json_escape(char *out, size_t cap, const char *s) {
 void sl_log_msgv(sl_log_level_t level, const char *where, const char *fmt, va_list ap) {
   if ((int)level < SL_LOG_ERROR || (int)level > SL_LOG_DEBUG) level = SL_LOG_ERROR;
   if (!sl_log_enabled(level)) return;
-  char msg[2048];
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  char raw[2048], msg[2048];
+  vsnprintf(raw, sizeof(raw), fmt, ap);
+  /* One message, one line: control characters (a plugin's or script's
+   * "\n<fake log line>", terminal escapes) are written escaped. */
+  size_t o = 0;
+  for (const unsigned char *p = (const unsigned char *)raw; *p && o + 5 < sizeof(msg); p++) {
+    if (*p < 0x20 && *p != '\t') {
+      o += (size_t)snprintf(msg + o, sizeof(msg) - o, *p == '\n' ? "\\n" : "\\x%02x", *p);
+    } else if (*p == 0x7f) {
+      o += (size_t)snprintf(msg + o, sizeof(msg) - o, "\\x7f");
+    } else {
+      msg[o++] = (char)*p;
+    }
+  }
+  msg[o] = '\0';
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;

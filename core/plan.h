@@ -59,6 +59,9 @@ typedef struct sl_out_port {
   uint32_t target_count;
 } sl_out_port_t;
 
+/* Named counters per operator instance (sl_counter). */
+#define SL_MAX_COUNTERS 256
+
 /* A named counter of an operator instance. */
 typedef struct sl_named_counter {
   char *name;
@@ -101,6 +104,8 @@ typedef struct sl_op_instance {
   char error[512];            /* set by sl_set_error for the current record */
   bool error_set;
   bool warned_budget; /* logged once: a poll/on_end call emitted more than its budget */
+  bool warned_counters;
+  sl_counter_t overflow_counter; /* what sl_counter returns past SL_MAX_COUNTERS names */
   sl_op_stats_t stats;
 } sl_op_instance_t;
 

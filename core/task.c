@@ -225,6 +225,10 @@ static void instance_process(sl_op_instance_t *inst, const sl_record_t *rec, uin
   int rc = inst->process_batch
                ? inst->process_batch((sl_ctx_t *)inst, inst->state, rec, 1)
                : inst->op->process((sl_ctx_t *)inst, inst->state, rec);
+  if (rc == SL_AGAIN && inst->process_batch && inst->op->process) {
+    inst->process_batch = NULL; /* declined: per record from now on */
+    rc = inst->op->process((sl_ctx_t *)inst, inst->state, rec);
+  }
   inst->current = NULL;
   if (rc < 0) instance_record_failed(inst, rec, instance_error_text(inst, rc));
 }
@@ -243,6 +247,14 @@ static void instance_process_batch(sl_op_instance_t *inst, const sl_batch_t *b) 
       inst->error_set = false;
       int rc = inst->process_batch((sl_ctx_t *)inst, inst->state, &b->records[start], n);
       inst->current = NULL;
+      if (rc == SL_AGAIN && inst->op->process) {
+        /* Declined: per record from now on (so one bad record is one failure). */
+        inst->process_batch = NULL;
+        stat_inc(&inst->stats.records_in, (uint64_t)0 - n); /* counted again below */
+        for (uint32_t i = start; i < b->count && !sl_job_failed(inst->job); i++)
+          instance_process(inst, &b->records[i], b->flags[i]);
+        return;
+      }
       if (rc < 0) {
         const char *why = instance_error_text(inst, rc);
         for (uint32_t i = start; i < end && !sl_job_failed(inst->job); i++)

@@ -207,7 +207,10 @@ typedef struct sl_operator {
    * whole when the operator heads its task, single records when it is
    * chained behind another operator. Return 0, or a negative code after
    * sl_set_error(): the node's on_error then applies to every record of the
-   * call (records emitted before the failure stay emitted).
+   * call (records emitted before the failure stay emitted). Return SL_AGAIN,
+   * before emitting anything, to decline: the host then calls process() for
+   * each record, now and for the rest of the job (a host for scripts that
+   * may or may not process batches uses this).
    */
   int (*process_batch)(sl_ctx_t *ctx, void *state, const sl_record_t *recs, size_t n);
   /* Later minors append fields (timers, watermarks, state snapshots,

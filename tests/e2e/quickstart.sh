@@ -2,7 +2,8 @@
 # e2e: examples/quickstart runs and produces examples/quickstart/expected/counts.jsonl.
 #
 #  1. the DAG as committed (2 workers, counts with parallelism 2), cwd = scratch;
-#  2. the same DAG with 1 worker and parallelism 1;
+#  2. the same DAG with 1 worker and parallelism 1; the Lua flavour
+#     (dag-lua.yaml, parse/filter in Lua) must give the same output;
 #  3. an independent reference: the generator's raw clicks (written by a
 #     file_sink, generator with parallelism 1 and 2, which must agree), counted
 #     with grep/sort/uniq instead of the clicks plugin. The expected file must
@@ -54,6 +55,10 @@ if ! grep -q '^  workers: 1' serial.yaml || ! grep -q '^    parallelism: 1' seri
 fi
 run_dag serial "$PWD/serial.yaml"
 diff -u "$EXPECTED" serial.sorted || fail "quickstart output (1 worker, parallelism 1) differs from $EXPECTED"
+
+# 2b. The Lua flavour (parse/filter written in Lua): the same output.
+run_dag lua "$QS/dag-lua.yaml"
+diff -u "$EXPECTED" lua.sorted || fail "Lua quickstart output differs from $EXPECTED"
 
 # 3. Independent reference from the raw generator output.
 raw_dag() { # raw_dag PARALLELISM OUT

@@ -164,5 +164,36 @@ static const sl_operator_t batcher_op = {
     .process_batch = batcher_process_batch,
 };
 
+/* decliner: has process_batch but declines it (SL_AGAIN); its process()
+ * fails the record whose n is fail_on. */
+static int decliner_process_batch(sl_ctx_t *ctx, void *state, const sl_record_t *recs, size_t n) {
+  batcher_t *b = state;
+  sl_counter_add(b->calls, 1);
+  return SL_AGAIN;
+}
+static int decliner_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
+  batcher_t *b = state;
+  sl_json_value_t v;
+  if (sl_json_get(ctx, rec->value, rec->value_len, "n", &v) == 0 &&
+      strtoll(v.ptr, NULL, 10) == b->fail_on) {
+    sl_set_error(ctx, "n=%lld", (long long)b->fail_on);
+    return SL_ERECORD;
+  }
+  return sl_emit(ctx, rec);
+}
+static const sl_operator_t decliner_op = {
+    SL_OPERATOR_INIT,
+    .name = "decliner",
+    .version = "1.0.0",
+    .description = "declines process_batch; process fails one record",
+    .kind = SL_KIND_TRANSFORM,
+    .config = batcher_config,
+    .config_count = 1,
+    .open = batcher_open,
+    .close = seq_close,
+    .process = decliner_process,
+    .process_batch = decliner_process_batch,
+};
+
 SL_PLUGIN_DEFINE("good", "1.0.0", "well-formed test plugin", &seq_op, &upper_op, &keycheck_op,
-                 &batcher_op);
+                 &batcher_op, &decliner_op);

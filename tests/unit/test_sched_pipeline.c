@@ -251,6 +251,19 @@ static void process_batch_calls(void **st) {
   /* The batch holding n=150 is skipped whole; everything else arrives. */
   assert_true(r.skipped[1] >= 1 && r.skipped[1] <= 100);
   assert_int_equal(r.skipped[1] + r.in[2], 1000);
+  /* Declining (SL_AGAIN) switches to process() for good: one bad record is
+   * one failure, each record counted once, process_batch asked only once. */
+  const char *declined = "settings: { batch_size: 100 }\n"
+                         "nodes:\n"
+                         "  src: { use: good:seq, config: { count: 1000 } }\n"
+                         "  b: { use: good:decliner, from: src, partition: rebalance, on_error: skip,\n"
+                         "       config: { fail_on: 150 } }\n"
+                         "  out: { use: null_sink, from: b }\n";
+  assert_int_equal(run_yaml(declined, &r), 0);
+  assert_int_equal(r.calls[1], 1);
+  assert_int_equal(r.skipped[1], 1);
+  assert_int_equal(r.in[1], 1000);
+  assert_int_equal(r.in[2], 999);
 }
 
 static void on_error_skip_counts(void **st) {

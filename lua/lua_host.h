@@ -1,0 +1,106 @@
+/*
+ * lua_host.h - internals shared by the Lua operator host's files.
+ *
+ * One sl_lua_host_t per task (operator instance): it owns the task's
+ * lua_State and everything the hot path needs, so a record costs a few
+ * stack pushes and one lua_pcall, never an allocation.
+ *
+ * The main thread's stack keeps a fixed layout between calls (the SLOT_*
+ * indices below): the message handler, the callback, ctx and the recs
+ * userdata are pushed once in open and reused with lua_pushvalue.
+ */
+#ifndef SLUICE_LUA_HOST_H
+#define SLUICE_LUA_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lua.h>
+#include <sluice.h>
+
+#include "lua_pattern.h"
+
+/* Permanent stack slots of the main thread (pushed at the end of open). */
+enum {
+  SLOT_MSGH = 1, /* traceback message handler */
+  SLOT_FN = 2,   /* process or process_batch */
+  SLOT_CTX = 3,  /* the ctx table */
+  SLOT_RECS = 4  /* the recs userdata given to process_batch */
+};
+
+typedef struct sl_lua_limits {
+  int64_t instructions; /* per call */
+  size_t memory;        /* bytes, whole state */
+  int64_t timeout_ms;   /* wall clock per call */
+  int64_t pattern_steps;
+} sl_lua_limits_t;
+
+typedef struct sl_lua_host {
+  lua_State *L;
+  sl_ctx_t *ctx; /* the SDK context of the current callback */
+  sl_lua_limits_t lim;
+
+  /* memory accounting (lua_state.c) */
+  size_t mem_used;
+  int mem_refused; /* an allocation was refused during the current call */
+
+  /* per-call budget state (lua_state.c) */
+  int64_t instr_used;
+  /* pat.deadline_ns is the call's wall-clock deadline for the hook and the
+   * pattern functions alike; 0 = not started yet: the first check sets it,
+   * so a short call never reads the clock. */
+  sl_lua_pattern_limits_t pat;
+  int tripped;         /* a limit broke: the hook now fires every instruction */
+  char limit_msg[160];
+
+  /* the call in progress */
+  int in_call;
+  uint64_t gen; /* bumped after every call (never 0): recs of older calls are stale */
+  const sl_record_t *cur; /* default key/ts/offset for emit; NULL outside records */
+  const sl_record_t *batch; /* the call's records (one for process) */
+  size_t batch_n;
+  void *hdr_for; /* the rec whose headers table is cached in registry ref_hdr */
+
+  int has_batch; /* the script defines process_batch */
+  int emit_ok;   /* emit allowed: process, process_batch, on_end */
+  size_t emit_cap, emitted; /* bytes one process call may emit (0 = no cap: on_end) */
+  int ref_open, ref_fn, ref_on_end, ref_close, ref_env, ref_counters, ref_recs, ref_ctx, ref_hdr;
+
+  /* emit scratch for headers tables larger than the stack array */
+  sl_header_t *hdr_scratch;
+  size_t hdr_cap;
+
+  char *script_path, *script_dir, *dag_dir;
+  char chunkname[256]; /* "@op.lua": the script as the DAG names it */
+  char err[1024];
+} sl_lua_host_t;
+
+/* lua_table.c: the sandbox's deadline-checked table.sort and table.move. */
+void sl_lua_table_install(lua_State *L, int idx);
+
+/* The host of a state (stored in the state's extra space). */
+static inline sl_lua_host_t *sl_lua_host_of(lua_State *L) {
+  return *(sl_lua_host_t **)lua_getextraspace(L);
+}
+
+/* lua_state.c */
+int sl_lua_state_new(sl_lua_host_t *h);
+void sl_lua_state_close(sl_lua_host_t *h);
+int sl_lua_call(sl_lua_host_t *h, int nargs);
+void sl_lua_check_clock(lua_State *L, sl_lua_host_t *h);
+
+/* lua_sandbox.c: builds the sandbox env (left in the registry, ref_env) */
+int sl_lua_sandbox_init(sl_lua_host_t *h);
+int sl_lua_load_script(sl_lua_host_t *h);
+
+/* lua_ctx.c: pushes a new ctx table */
+void sl_lua_ctx_push(sl_lua_host_t *h);
+
+/* lua_record.c */
+void sl_lua_record_init(sl_lua_host_t *h);
+void sl_lua_record_push(sl_lua_host_t *h, size_t i);
+
+/* lua_json.c: pushes the sluice.json table */
+void sl_lua_json_push(lua_State *L);
+
+#endif /* SLUICE_LUA_HOST_H */

@@ -1,0 +1,218 @@
+/*
+ * lua_plugin.c - the Lua operator host as an SDK plugin: `use: lua:op.lua`
+ * selects the operator "script" (scheme "lua"), one lua_State per task.
+ *
+ * The hot path (process / process_batch) pushes the callback, a rec (a light
+ * userdata) or the recs userdata, and ctx from fixed stack slots and makes
+ * one lua_pcall: no allocation, no clock read, no table per record.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "lua_host.h"
+
+static const sl_config_key_t limit_keys[] = {
+    {"lua_instructions", SL_CONFIG_INT, "10000000", "Lua instructions per callback call"},
+    {"lua_memory_mb", SL_CONFIG_INT, "64", "memory cap of the task's Lua state, MB"},
+    {"lua_timeout", SL_CONFIG_DURATION, "1s", "wall-clock time per callback call"},
+    {"lua_pattern_steps", SL_CONFIG_INT, "10000000", "steps per string.find/match/gmatch/gsub call"},
+};
+
+static void host_free(sl_lua_host_t *h) {
+  sl_lua_state_close(h);
+  free(h->hdr_scratch);
+  free(h->script_path);
+  free(h->script_dir);
+  free(h->dag_dir);
+  free(h);
+}
+
+/* Registry ref of the global `name` of the script if it is a function,
+ * else LUA_NOREF. */
+static int ref_global(lua_State *L, sl_lua_host_t *h, const char *name) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_env);
+  int t = lua_getfield(L, -1, name);
+  lua_remove(L, -2);
+  if (t == LUA_TFUNCTION) return luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
+  return LUA_NOREF;
+}
+
+/* Everything of open that runs Lua, in one protected call under the limits:
+ * sandbox, rec metatables, ctx, then the script's main chunk. */
+static int setup(lua_State *L) {
+  sl_lua_host_t *h = lua_touserdata(L, 1);
+  sl_lua_sandbox_init(h);
+  sl_lua_record_init(h);
+  sl_lua_ctx_push(h);
+  h->ref_ctx = luaL_ref(L, LUA_REGISTRYINDEX);
+  sl_lua_load_script(h);
+  h->ref_open = ref_global(L, h, "open");
+  h->ref_on_end = ref_global(L, h, "on_end");
+  h->ref_close = ref_global(L, h, "close");
+  h->ref_fn = ref_global(L, h, "process_batch");
+  h->has_batch = h->ref_fn != LUA_NOREF;
+  if (!h->has_batch) h->ref_fn = ref_global(L, h, "process");
+  if (h->ref_fn == LUA_NOREF) return luaL_error(L, "script defines neither process nor process_batch");
+  return 0;
+}
+
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return strdup(".");
+  if (slash == path) return strdup("/");
+  return strndup(path, (size_t)(slash - path));
+}
+
+/* Calls the script's function in ref (if any) with ctx. */
+static int call_optional(sl_lua_host_t *h, int ref) {
+  if (ref == LUA_NOREF) return 0;
+  lua_rawgeti(h->L, LUA_REGISTRYINDEX, ref);
+  lua_pushvalue(h->L, SLOT_CTX);
+  return sl_lua_call(h, 1);
+}
+
+static int lua_op_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
+  sl_lua_host_t *h = calloc(1, sizeof(*h));
+  if (!h) return SL_ENOMEM;
+  h->ctx = ctx;
+  h->gen = 1;
+  int64_t mb = sl_config_int(ctx, "lua_memory_mb");
+  h->lim.instructions = sl_config_int(ctx, "lua_instructions");
+  h->lim.timeout_ms = sl_config_duration_ms(ctx, "lua_timeout");
+  h->lim.pattern_steps = sl_config_int(ctx, "lua_pattern_steps");
+  if (mb < 1 || mb > (1 << 20) || h->lim.instructions < 1 || h->lim.timeout_ms < 1 ||
+      h->lim.pattern_steps < 1) {
+    snprintf(errbuf, errlen, "lua_memory_mb (1..1048576), lua_instructions, lua_timeout and "
+                             "lua_pattern_steps must be positive");
+    free(h);
+    return SL_ECONFIG;
+  }
+  h->lim.memory = (size_t)mb << 20;
+  /* What one call emits is copied downstream (a channel batch, a sink's
+   * buffer) while the state still holds its own memory: a quarter of the
+   * cap keeps the whole under lua_memory_mb + 10% even for a flood. */
+  h->emit_cap = h->lim.memory / 4;
+  h->pat.max_steps = (uint64_t)h->lim.pattern_steps;
+  const char *arg = sl_operator_arg(ctx), *dag_dir = sl_dag_dir(ctx);
+  h->script_path = strdup(arg ? arg : "");
+  h->script_dir = dir_of(h->script_path);
+  h->dag_dir = strdup(dag_dir ? dag_dir : ".");
+  /* Chunk name: the path as the DAG wrote it, so errors read "op.lua:3:". */
+  const char *shown = h->script_path;
+  size_t dl = strlen(h->dag_dir);
+  if (strncmp(shown, h->dag_dir, dl) == 0 && shown[dl] == '/') shown += dl + 1;
+  snprintf(h->chunkname, sizeof(h->chunkname), "@%s", shown);
+
+  if (sl_lua_state_new(h) != 0) {
+    snprintf(errbuf, errlen, "cannot create a Lua state (lua_memory_mb too small?)");
+    host_free(h);
+    return SL_ENOMEM;
+  }
+  lua_State *L = h->L;
+  lua_pushcfunction(L, setup);
+  lua_pushlightuserdata(L, h);
+  if (sl_lua_call(h, 1) != 0) goto fail;
+  /* The fixed stack slots the hot path reuses (SLOT_FN .. SLOT_RECS). */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_fn);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_ctx);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_recs);
+  if (call_optional(h, h->ref_open) != 0) goto fail;
+  *state = h;
+  return 0;
+fail:
+  snprintf(errbuf, errlen, "%s", h->err);
+  host_free(h);
+  return SL_EPLUGIN;
+}
+
+static int lua_op_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
+  sl_lua_host_t *h = state;
+  lua_State *L = h->L;
+  h->ctx = ctx;
+  lua_pushvalue(L, SLOT_FN);
+  sl_lua_record_push(h, 0);
+  lua_pushvalue(L, SLOT_CTX);
+  h->batch = h->cur = rec;
+  h->batch_n = 1;
+  h->emitted = 0;
+  h->emit_ok = 1;
+  int rc = sl_lua_call(h, 2);
+  h->emit_ok = 0;
+  h->batch = h->cur = NULL;
+  h->batch_n = 0;
+  if (rc == 0) return 0;
+  sl_set_error(ctx, "%s", h->err);
+  return SL_ERECORD;
+}
+
+/*
+ * The host prefers this when the descriptor has it. A script without
+ * process_batch declines (SL_AGAIN): the host then calls process() per
+ * record for the rest of the job, so one bad record is one failure.
+ */
+static int lua_op_process_batch(sl_ctx_t *ctx, void *state, const sl_record_t *recs, size_t n) {
+  sl_lua_host_t *h = state;
+  if (!h->has_batch) return SL_AGAIN;
+  lua_State *L = h->L;
+  h->ctx = ctx;
+  lua_pushvalue(L, SLOT_FN);
+  lua_pushvalue(L, SLOT_RECS);
+  lua_pushvalue(L, SLOT_CTX);
+  h->batch = recs;
+  h->batch_n = n;
+  h->cur = NULL;
+  h->emitted = 0;
+  h->emit_ok = 1;
+  int rc = sl_lua_call(h, 2);
+  h->emit_ok = 0;
+  h->batch = NULL;
+  h->batch_n = 0;
+  h->cur = NULL;
+  if (rc == 0) return 0;
+  sl_set_error(ctx, "%s", h->err);
+  return SL_ERECORD;
+}
+
+static int lua_op_on_end(sl_ctx_t *ctx, void *state) {
+  sl_lua_host_t *h = state;
+  h->ctx = ctx;
+  h->emit_ok = 1;
+  size_t cap = h->emit_cap;
+  h->emit_cap = 0; /* final results may be large: not capped (SL_AGAIN is a TODO) */
+  int rc = call_optional(h, h->ref_on_end);
+  h->emit_cap = cap;
+  h->emit_ok = 0;
+  if (rc == 0) return 0;
+  sl_set_error(ctx, "%s", h->err);
+  return SL_EPLUGIN;
+}
+
+/* close(ctx) may log; errors there cannot fail anything any more: logged. */
+static void lua_op_close(void *state) {
+  sl_lua_host_t *h = state;
+  if (call_optional(h, h->ref_close) != 0) sl_log(h->ctx, SL_LOG_WARN, "close: %s", h->err);
+  host_free(h);
+}
+
+static const sl_operator_t lua_script = {
+    SL_OPERATOR_INIT,
+    .name = "script",
+    .version = SLUICE_LUA_VERSION,
+    .description = "runs a Lua 5.4 script as an operator (use: lua:path/to/op.lua)",
+    .kind = SL_KIND_TRANSFORM,
+    .config = limit_keys,
+    .config_count = sizeof(limit_keys) / sizeof(limit_keys[0]),
+    .open = lua_op_open,
+    .process = lua_op_process,
+    .on_end = lua_op_on_end,
+    .close = lua_op_close,
+    .scheme = "lua",
+    .flags = SL_OP_FREE_CONFIG,
+    .process_batch = lua_op_process_batch,
+};
+
+SL_PLUGIN_DEFINE("lua", SLUICE_LUA_VERSION, "Lua 5.4 operator host (sandboxed scripts)", &lua_script);

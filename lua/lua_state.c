@@ -1,0 +1,171 @@
+/*
+ * lua_state.c - a task's lua_State and the limits of each call into it:
+ * memory cap (lua_Alloc), instruction budget (count hook) and wall clock.
+ *
+ * The count hook fires every HOOK_PERIOD instructions rather than every one,
+ * so a trivial callback costs almost nothing extra. Once a limit breaks, the
+ * hook period drops to 1 on that thread and every further instruction
+ * raises: a script wrapping its loop in pcall cannot swallow the error and
+ * go on. The next call starts afresh.
+ */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+#include "lua_host.h"
+
+#define HOOK_PERIOD 1000
+
+/* Refuses any growth past the cap; Lua then collects garbage and retries
+ * before raising "not enough memory". Shrinks and frees always succeed.
+ * Counts the heap blocks' real sizes (malloc_usable_size), so malloc's
+ * rounding is inside the cap too. */
+/* What an allocation really costs: its usable size plus malloc's chunk
+ * header, so that many small objects cannot hide their overhead. */
+#define CHUNK_OVERHEAD 16u
+static size_t real_size(void *p) { return p ? malloc_usable_size(p) + CHUNK_OVERHEAD : 0; }
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  sl_lua_host_t *h = ud;
+  (void)osize;
+  size_t old = real_size(ptr);
+  if (nsize == 0) {
+    free(ptr);
+    h->mem_used -= old;
+    return NULL;
+  }
+  /* Growing may move the block: old and new both exist for a moment, so
+   * the cap must hold for both (a doubling buffer would otherwise peak at
+   * 1.5x the cap). */
+  size_t need = nsize + CHUNK_OVERHEAD;
+  if (need > old && h->mem_used + need > h->lim.memory) {
+    h->mem_refused = 1;
+    return NULL;
+  }
+  void *p = realloc(ptr, nsize);
+  if (!p) return NULL;
+  h->mem_used = h->mem_used - old + real_size(p);
+  return p;
+}
+
+static int64_t coarse_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Inside a hook, level 0 is the running Lua function (no frame of its own
+ * for the hook), so luaL_error's level 1 would name the caller. */
+static void raise_limit(lua_State *L, sl_lua_host_t *h) {
+  luaL_where(L, 0);
+  lua_pushstring(L, h->limit_msg);
+  lua_concat(L, 2);
+  lua_error(L);
+}
+
+/* Raises from now on, on this thread, until the call ends. */
+static void trip(lua_State *L, sl_lua_host_t *h) {
+  h->tripped = 1;
+  lua_sethook(L, lua_gethook(L), LUA_MASKCOUNT, 1);
+  raise_limit(L, h);
+}
+
+void sl_lua_check_clock(lua_State *L, sl_lua_host_t *h) {
+  int64_t now = coarse_now_ns();
+  if (h->pat.deadline_ns == 0) {
+    h->pat.deadline_ns = (uint64_t)(now + h->lim.timeout_ms * 1000000);
+    return;
+  }
+  if ((uint64_t)now > h->pat.deadline_ns) {
+    snprintf(h->limit_msg, sizeof(h->limit_msg),
+             "time limit of %lld ms per call exceeded (lua_timeout)", (long long)h->lim.timeout_ms);
+    trip(L, h);
+  }
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  sl_lua_host_t *h = sl_lua_host_of(L);
+  int period = lua_gethookcount(L);
+  if (h->tripped) raise_limit(L, h);
+  /* Enforced outside calls too: finalizers (__gc) run whenever the GC does,
+   * always in protected mode, so raising here is safe. */
+  h->instr_used += period;
+  if (h->instr_used > h->lim.instructions) {
+    snprintf(h->limit_msg, sizeof(h->limit_msg),
+             "instruction budget of %lld per call exceeded (lua_instructions)",
+             (long long)h->lim.instructions);
+    trip(L, h);
+  }
+  sl_lua_check_clock(L, h);
+  /* A coroutine left at period 1 by an earlier call's trip: back to normal. */
+  if (period != HOOK_PERIOD) lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
+}
+
+/* The message handler: error text plus a traceback (runtime errors only;
+ * memory errors skip it). */
+static int msgh(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      msg = lua_tostring(L, -1);
+    else
+      msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+int sl_lua_state_new(sl_lua_host_t *h) {
+  lua_State *L = lua_newstate(capped_alloc, h);
+  if (!L) return -1;
+  *(sl_lua_host_t **)lua_getextraspace(L) = h;
+  h->L = L;
+  lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
+  lua_pushcfunction(L, msgh); /* SLOT_MSGH, for the state's life */
+  return 0;
+}
+
+/* Finalizers run in lua_close: give them one call's budget in all. */
+void sl_lua_state_close(sl_lua_host_t *h) {
+  if (!h->L) return;
+  h->instr_used = 0;
+  h->pat.deadline_ns = 0;
+  h->tripped = 0;
+  lua_sethook(h->L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
+  lua_close(h->L);
+  h->L = NULL;
+}
+
+/* Calls the function below nargs arguments on top of the stack, with the
+ * per-call limits reset. 0, or -1 with h->err set (the error popped). */
+int sl_lua_call(sl_lua_host_t *h, int nargs) {
+  lua_State *L = h->L;
+  h->instr_used = 0;
+  h->pat.deadline_ns = h->batch_n > 1 ? (uint64_t)(coarse_now_ns() + h->lim.timeout_ms * 1000000) : 0;
+  h->mem_refused = 0;
+  if (h->tripped) {
+    h->tripped = 0;
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
+  }
+  h->in_call = 1;
+  int st = lua_pcall(L, nargs, 0, SLOT_MSGH);
+  h->in_call = 0;
+  if ((++h->gen & ((UINT64_C(1) << 44) - 1)) == 0) h->gen++; /* 0 would make rec 0 NULL */
+  if (st == LUA_OK) return 0;
+  if (st == LUA_ERRMEM && h->mem_refused)
+    snprintf(h->err, sizeof(h->err), "memory limit of %zu MB exceeded (lua_memory_mb)",
+             h->lim.memory >> 20);
+  else if (st == LUA_ERRERR)
+    snprintf(h->err, sizeof(h->err), "error in the error handler: %s",
+             lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+  else
+    snprintf(h->err, sizeof(h->err), "%s",
+             lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(no error message)");
+  lua_pop(L, 1);
+  return -1;
+}
