@@ -355,7 +355,12 @@ static void pm_checkpoint(pm_state *ms) {
     snprintf(num, sizeof num, "%llu", (unsigned long long)ms->max_steps);
     luaL_error(ms->L, "pattern too complex: more than %s steps (lua_pattern_steps)", num);
   }
-  if (ms->deadline && pm_now_ns() >= ms->deadline) {
+  if (!ms->deadline && ms->limits->timeout_ns) {
+    /* The callback's clock had not started yet (a pattern call at the very
+     * start of process): start it here, shared with the host's hook. */
+    if (!ms->limits->deadline_ns) ms->limits->deadline_ns = pm_now_ns() + ms->limits->timeout_ns;
+    ms->deadline = ms->limits->deadline_ns;
+  } else if (ms->deadline && pm_now_ns() >= ms->deadline) {
     ms->limits->steps_used = ms->count;
     luaL_error(ms->L, "pattern matching exceeded the time limit (lua_timeout)");
   }

@@ -26,6 +26,8 @@ typedef struct sl_lua_pattern_limits {
   uint64_t deadline_ns; /* CLOCK_MONOTONIC deadline for the current callback, 0 = none;
                            the host updates it before each call */
   uint64_t steps_used;  /* out: steps of the last call, for tests */
+  uint64_t timeout_ns;  /* when deadline_ns is 0 (the host starts its clock lazily), the first
+                           clock check of a call sets deadline_ns = now + timeout_ns; 0 = off */
 } sl_lua_pattern_limits_t;
 
 /* Replace find, match, gmatch, gsub in the table at string_table_index with

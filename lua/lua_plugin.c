@@ -97,6 +97,7 @@ static int lua_op_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen)
    * cap keeps the whole under lua_memory_mb + 10% even for a flood. */
   h->emit_cap = h->lim.memory / 4;
   h->pat.max_steps = (uint64_t)h->lim.pattern_steps;
+  h->pat.timeout_ns = (uint64_t)h->lim.timeout_ms * 1000000u;
   const char *arg = sl_operator_arg(ctx), *dag_dir = sl_dag_dir(ctx);
   h->script_path = strdup(arg ? arg : "");
   h->script_dir = dir_of(h->script_path);

@@ -28,4 +28,20 @@ YAML
   [ "$ms" -lt 5000 ] || fail "$what: took $ms ms"
   echo "table.$what stopped after the deadline; run took $ms ms"
 done
+# A pattern call first thing in process (the hook's clock not started yet),
+# with a huge step budget: lua_timeout still stops it.
+cat > pfirst.yaml <<YAML
+nodes:
+  src: { use: good:seq, config: { count: 1 } }
+  p: { use: "lua:$T/pattern_first.lua", from: src, on_error: skip,
+       config: { lua_timeout: 100ms, lua_pattern_steps: 1000000000000 } }
+  out: { use: file_sink, from: p, config: { path: pfirst.out } }
+YAML
+start=$(date +%s%N)
+timeout 20 "$SLUICE" run -P "$SLUICE_TEST_PLUGIN_DIR" pfirst.yaml 2> pfirst.err || { cat pfirst.err >&3; fail "pattern first: the job failed or hung"; }
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+grep -qF "pattern matching exceeded the time limit (lua_timeout)" pfirst.err ||
+  { cat pfirst.err >&3; fail "pattern first: not stopped by lua_timeout"; }
+[ "$ms" -lt 5000 ] || fail "pattern first: took $ms ms"
+echo "a pattern first in process stopped by lua_timeout; run took $ms ms"
 echo "lua_table: ok"
