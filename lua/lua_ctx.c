@@ -150,6 +150,12 @@ static int ctx_now(lua_State *L) {
   return 1;
 }
 
+/* ctx:budget(): how many records on_end should emit per call (sl_budget). */
+static int ctx_budget(lua_State *L) {
+  lua_pushinteger(L, sl_budget(sl_lua_host_of(L)->ctx));
+  return 1;
+}
+
 /* ctx.config: the node's config, typed; the declared keys are the limit
  * keys, which belong to the host. */
 static void push_config(lua_State *L, sl_ctx_t *ctx) {
@@ -182,7 +188,8 @@ void sl_lua_ctx_push(sl_lua_host_t *h) {
   h->ref_counters = luaL_ref(L, LUA_REGISTRYINDEX);
 
   static const luaL_Reg fns[] = {{"emit", ctx_emit}, {"emit_to", ctx_emit_to}, {"log", ctx_log},
-                                 {"counter", ctx_counter}, {"now", ctx_now}, {NULL, NULL}};
+                                 {"counter", ctx_counter}, {"now", ctx_now},
+                                 {"budget", ctx_budget},   {NULL, NULL}};
   luaL_newlib(L, fns);
   push_config(L, h->ctx);
   lua_setfield(L, -2, "config");

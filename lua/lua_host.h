@@ -87,6 +87,8 @@ static inline sl_lua_host_t *sl_lua_host_of(lua_State *L) {
 int sl_lua_state_new(sl_lua_host_t *h);
 void sl_lua_state_close(sl_lua_host_t *h);
 int sl_lua_call(sl_lua_host_t *h, int nargs);
+/* Same, and *returned_true tells whether the function returned a true value. */
+int sl_lua_call_r(sl_lua_host_t *h, int nargs, int *returned_true);
 void sl_lua_check_clock(lua_State *L, sl_lua_host_t *h);
 
 /* lua_sandbox.c: builds the sandbox env (left in the registry, ref_env) */

