@@ -84,10 +84,13 @@ static int lua_op_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen)
   h->lim.instructions = sl_config_int(ctx, "lua_instructions");
   h->lim.timeout_ms = sl_config_duration_ms(ctx, "lua_timeout");
   h->lim.pattern_steps = sl_config_int(ctx, "lua_pattern_steps");
-  if (mb < 1 || mb > (1 << 20) || h->lim.instructions < 1 || h->lim.timeout_ms < 1 ||
-      h->lim.pattern_steps < 1) {
-    snprintf(errbuf, errlen, "lua_memory_mb (1..1048576), lua_instructions, lua_timeout and "
-                             "lua_pattern_steps must be positive");
+  const char *bad = mb < 1 || mb > (1 << 20)         ? "lua_memory_mb must be between 1 and 1048576"
+                    : h->lim.instructions < 1        ? "lua_instructions must be at least 1"
+                    : h->lim.timeout_ms < 1          ? "lua_timeout must be at least 1ms"
+                    : h->lim.pattern_steps < 1       ? "lua_pattern_steps must be at least 1"
+                                                     : NULL;
+  if (bad) {
+    snprintf(errbuf, errlen, "%s", bad);
     free(h);
     return SL_ECONFIG;
   }
