@@ -91,7 +91,10 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   sl_lua_host_t *h = sl_lua_host_of(L);
   int period = lua_gethookcount(L);
-  if (h->tripped) raise_limit(L, h);
+  /* Tripped on another thread (a coroutine): this one must raise on every
+   * instruction too, or a pcall placed in step with the period catches each
+   * raise and the loop around it runs on unchecked. */
+  if (h->tripped) trip(L, h);
   /* Enforced outside calls too: finalizers (__gc) run whenever the GC does,
    * always in protected mode, so raising here is safe. */
   h->instr_used += period;

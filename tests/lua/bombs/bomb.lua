@@ -22,6 +22,12 @@ B.coroutine_swallow = function()
     pcall(coroutine.resume, co)
   end
 end
+B.coroutine_trip_escape = function()
+  -- trip the limit on a coroutine, then keep the main thread's work inside a
+  -- pcall placed so that raises every hook period land inside it
+  pcall(coroutine.wrap(function() while true do end end))
+  while true do pcall(function() for _ = 1, 1e12 do end end) end
+end
 B.coroutine_many = function()
   -- spread the work over many fresh threads, each under the hook period
   while true do
