@@ -104,7 +104,9 @@ static int ctx_emit(lua_State *L) { return do_emit(L, SL_PORT_DEFAULT, 2); }
 
 static int ctx_emit_to(lua_State *L) {
   sl_lua_host_t *h = sl_lua_host_of(L);
-  const char *name = luaL_checkstring(L, 2);
+  size_t len;
+  const char *name = luaL_checklstring(L, 2, &len);
+  if (strlen(name) != len) return luaL_error(L, "ctx:emit_to: a port name cannot contain '\\0'");
   int port = sl_port(h->ctx, name);
   if (port < 0)
     return luaL_error(L, "ctx:emit_to: unknown output port '%s' (a Lua operator has 'errors')", name);
