@@ -334,7 +334,11 @@ static void describe_op(const sl_plugin_handle_t *h, const sl_operator_t *op) {
   printf("  outputs:     %s", op->kind == SL_KIND_SINK ? "errors" : "default, errors");
   for (size_t i = 0; op->outputs && op->outputs[i]; i++)
     if (strcmp(op->outputs[i], "errors") != 0) printf(", %s", op->outputs[i]);
-  printf("\n  config:%s\n", op->config_count ? "" : "      (none)");
+  if (SL_OPERATOR_HAS(op, scheme) && op->scheme)
+    printf("\n  use as:      %s:PATH (a file, relative to the DAG file)", op->scheme);
+  int free_config = SL_OPERATOR_HAS(op, flags) && (op->flags & SL_OP_FREE_CONFIG);
+  printf("\n  config:%s\n", op->config_count ? (free_config ? "      (and any other key, for the operator)" : "")
+                                               : (free_config ? "      (any key, for the operator)" : "      (none)"));
   for (size_t i = 0; i < op->config_count; i++) {
     const sl_config_key_t *k = &op->config[i];
     printf("    %-16s %-9s %-22s %s\n", k->name, config_type_name(k->type),

@@ -182,6 +182,9 @@ st 0 greedy.out greedy.err "$SLUICE" run greedy.yaml
 has greedy.err "node g[0]" "poll emitted 160 records in one call, over its budget of 16"
 [ "$(grep -c 'over its budget' greedy.err)" -eq 1 ] || fail "the budget warning was not logged exactly once"
 grep -qE '^  o +1 +480 ' greedy.err || { cat greedy.err >&2; fail "greedy: the sink did not get all 480 records"; }
+# A scheme operator says how to use it, and that it takes free config keys.
+st 0 luad.out luad.err "$SLUICE" plugins --describe lua
+has luad.out "use as:      lua:PATH (a file, relative to the DAG file)" "(and any other key, for the operator)" "lua_memory_mb"
 # A .so path with several operators describes all of them.
 st 0 iop.out iop.err "$SLUICE" plugins --describe "$SLUICE_PLUGIN_PATH/io.so"
 [ "$(grep -c '^operator ' iop.out)" -eq 5 ] || fail "describe io.so by path: $(grep -c '^operator ' iop.out) operators, expected 5"
