@@ -243,6 +243,12 @@ int main(int argc, char **argv) {
                                             "  end\n"
                                             "end\n");
 
+  const char *get_lua = write_script(dir, "get.lua",
+                                     "local get = sluice.json.get\n"
+                                     "function process(rec, ctx)\n"
+                                     "  local v = rec.value\n"
+                                     "  if get(v, 'action') == 'view' then ctx:emit(v) end\n"
+                                     "end\n");
   sl_registry_t *reg = sl_registry_new();
   sl_registry_add_dir(reg, SLUICE_BENCH_PLUGIN_DIR);
   char err[1024];
@@ -257,9 +263,9 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  double best[8];
-  for (int k = 0; k < 8; k++) best[k] = 1e18;
-  uint64_t emitted[8] = {0};
+  double best[9];
+  for (int k = 0; k < 9; k++) best[k] = 1e18;
+  uint64_t emitted[9] = {0};
   for (int rep = 0; rep < 3; rep++) {
     stage_t lmap = {.op = lua_op, .arg = map_lua, .dir = dir};
     stage_t lmapb = {.op = lua_op, .arg = map_batch_lua, .dir = dir};
@@ -267,9 +273,10 @@ int main(int argc, char **argv) {
     stage_t ljsonb = {.op = lua_op, .arg = json_batch_lua, .dir = dir};
     stage_t cmap = {.op = &c_map_op};
     stage_t cjson = {.op = parse_op};
-    stage_t *all[] = {&lmap, &lmapb, &ljson, &ljsonb, &cmap, &cjson};
-    for (int k = 0; k < 6; k++) stage_open(all[k]);
-    double r[7];
+    stage_t lget = {.op = lua_op, .arg = get_lua, .dir = dir};
+    stage_t *all[] = {&lmap, &lmapb, &ljson, &ljsonb, &cmap, &cjson, &lget};
+    for (int k = 0; k < 7; k++) stage_open(all[k]);
+    double r[8];
     r[0] = bare_pcall(n);
     r[1] = per_record(&lmap, n);
     emitted[1] = lmap.emitted;
@@ -282,11 +289,14 @@ int main(int argc, char **argv) {
     emitted[5] = ljsonb.emitted;
     r[6] = per_record(&cjson, n);
     emitted[6] = cjson.emitted;
-    for (int k = 0; k < 7; k++)
+    r[7] = per_record(&lget, n);
+    emitted[7] = lget.emitted;
+    for (int k = 0; k < 8; k++)
       if (r[k] < best[k]) best[k] = r[k];
-    for (int k = 0; k < 6; k++) stage_close(all[k]);
+    for (int k = 0; k < 7; k++) stage_close(all[k]);
   }
-  if (emitted[1] != n || emitted[2] != n || emitted[4] != emitted[6] || emitted[5] != emitted[6]) {
+  if (emitted[1] != n || emitted[2] != n || emitted[4] != emitted[6] || emitted[5] != emitted[6] ||
+      emitted[7] != emitted[6]) {
     fprintf(stderr, "bench_lua: operators disagree: map %llu/%llu, json %llu/%llu/%llu\n",
             (unsigned long long)emitted[1], (unsigned long long)emitted[2],
             (unsigned long long)emitted[4], (unsigned long long)emitted[5],
@@ -302,11 +312,12 @@ int main(int argc, char **argv) {
   printf("| C trivial map | %.1f | %.2fx |\n", best[3], best[3] / best[0]);
   printf("| Lua JSON decode + filter + emit, process | %.1f | %.2fx |\n", best[4], best[4] / best[0]);
   printf("| Lua JSON decode + filter + emit, process_batch (%d) | %.1f | %.2fx |\n", BATCH, best[5], best[5] / best[0]);
+  printf("| Lua sluice.json.get + filter + emit, process | %.1f | %.2fx |\n", best[7], best[7] / best[0]);
   printf("| C JSON filter (clicks:parse_views) | %.1f | %.2fx |\n", best[6], best[6] / best[0]);
   printf("\n%llu of %llu records pass the filter\n", (unsigned long long)emitted[6],
          (unsigned long long)n);
-  const char *files[] = {map_lua, map_batch_lua, json_lua, json_batch_lua};
-  for (int i = 0; i < 4; i++) {
+  const char *files[] = {map_lua, map_batch_lua, json_lua, json_batch_lua, get_lua};
+  for (int i = 0; i < 5; i++) {
     unlink(files[i]);
     free((void *)files[i]);
   }

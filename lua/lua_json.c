@@ -11,6 +11,7 @@
  * 2^53 back into integers, walking the result once.
  */
 #include <lauxlib.h>
+#include <string.h>
 #include <lua.h>
 
 #include <lua-cjson.h>
@@ -55,6 +56,59 @@ static int json_decode(lua_State *L) {
   return 1;
 }
 
+/*
+ * sluice.json.get(s, field): one top-level field of a JSON object, found in
+ * place by the host's scanner (sl_json_get) without decoding the rest. A
+ * filter that needs one or two fields skips building a table per record.
+ * Plain strings and numbers are made directly; a string with escapes, an
+ * object or an array is decoded (that value only) with decode. Returns nil
+ * when the field is absent, sluice.json.null for null; raises when s is not
+ * a JSON object.
+ */
+static int json_get(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  const char *field = luaL_checkstring(L, 2);
+  sl_lua_host_t *h = sl_lua_host_of(L);
+  sl_json_value_t v;
+  int rc = sl_json_get(h->ctx, s, len, field, &v);
+  if (rc == SL_ENOTFOUND) return 0;
+  if (rc != 0) return luaL_error(L, "sluice.json.get: not a JSON object");
+  switch (v.type) {
+  case SL_JSON_STRING:
+    if (!memchr(v.ptr, '\\', v.len)) {
+      lua_pushlstring(L, v.ptr, v.len);
+      return 1;
+    }
+    /* escapes: decode the quoted value (quotes included) */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushlstring(L, v.ptr - 1, v.len + 2);
+    lua_call(L, 1, 1);
+    return 1;
+  case SL_JSON_NUMBER: {
+    char num[64];
+    if (v.len >= sizeof(num)) return luaL_error(L, "sluice.json.get: number too long");
+    memcpy(num, v.ptr, v.len);
+    num[v.len] = '\0';
+    if (lua_stringtonumber(L, num) == 0) return luaL_error(L, "sluice.json.get: bad number");
+    fix_top(L, 0);
+    return 1;
+  }
+  case SL_JSON_BOOL:
+    lua_pushboolean(L, v.ptr[0] == 't');
+    return 1;
+  case SL_JSON_NULL:
+    lua_pushvalue(L, lua_upvalueindex(2));
+    return 1;
+  default: /* object or array: decode that part only */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushlstring(L, v.ptr, v.len);
+    lua_call(L, 1, 1);
+    fix_top(L, 0);
+    return 1;
+  }
+}
+
 void sl_lua_json_push(lua_State *L) {
   lua_pushcfunction(L, luaopen_cjson);
   lua_call(L, 0, 1);
@@ -67,5 +121,9 @@ void sl_lua_json_push(lua_State *L) {
   lua_setfield(L, -2, "encode");
   lua_getfield(L, cj, "null");
   lua_setfield(L, -2, "null");
+  lua_getfield(L, cj, "decode");
+  lua_getfield(L, cj, "null");
+  lua_pushcclosure(L, json_get, 2);
+  lua_setfield(L, -2, "get");
   lua_remove(L, cj);
 }
