@@ -257,8 +257,6 @@ static int cmd_graph(int argc, char **argv) {
       perror(o.output);
       rc = -1;
     } else {
-      uint32_t w = p.plan->worker_count;
-      if (w > p.plan->task_count) p.plan->worker_count = p.plan->task_count;
       sl_plan_write_dot(p.plan, out);
       if (out != stdout) fclose(out);
     }

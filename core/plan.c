@@ -110,7 +110,7 @@ sl_plan_t *sl_plan_build(const sl_dag_t *dag, sl_diag_list_t *diags) {
   size_t errors_before = diags->errors;
   sl_plan_t *plan = sl_xcalloc(1, sizeof(*plan));
   plan->dag = dag;
-  plan->worker_count = dag->settings.workers ? dag->settings.workers : 1;
+  plan->worker_count = dag->settings.workers ? dag->settings.workers : 1; /* clamped below */
   plan->chain_root = sl_xcalloc(n, sizeof(uint32_t));
   plan->instances = sl_xcalloc(n, sizeof(sl_op_instance_t **));
 
@@ -237,6 +237,8 @@ sl_plan_t *sl_plan_build(const sl_dag_t *dag, sl_diag_list_t *diags) {
                     "node '%s': on_error is dead_letter but no node reads '%s.errors'", node->name,
                     node->name);
   }
+  /* More workers than tasks would only idle. */
+  if (plan->worker_count > plan->task_count) plan->worker_count = plan->task_count ? plan->task_count : 1;
   free(order);
   if (diags->errors > errors_before) {
     sl_plan_free(plan);
@@ -309,7 +311,7 @@ void sl_plan_write_dot(const sl_plan_t *plan, FILE *out) {
   for (uint32_t t = 0; t < plan->task_count; t++) {
     const sl_task_t *task = plan->tasks[t];
     fprintf(out, "  t%u [label=\"task %u (worker %u)\\n", task->id, task->id,
-            plan->worker_count ? task->id % plan->worker_count : 0);
+            task->id % plan->worker_count);
     for (uint32_t o = 0; o < task->op_count; o++) {
       const sl_op_instance_t *inst = task->ops[o];
       if (o) fprintf(out, " -> ");

@@ -148,9 +148,7 @@ sl_job_t *sl_job_new(const sl_dag_t *dag, sl_plan_t *plan) {
   job->dag = dag;
   job->plan = plan;
   pthread_mutex_init(&job->fail_mu, NULL);
-  job->worker_count = plan->worker_count ? plan->worker_count : 1;
-  if (job->worker_count > plan->task_count) job->worker_count = plan->task_count ? plan->task_count : 1;
-  plan->worker_count = job->worker_count;
+  job->worker_count = plan->worker_count; /* at least 1, at most task_count: sl_plan_build */
   job->workers = sl_xcalloc(job->worker_count, sizeof(sl_worker_t));
   for (uint32_t i = 0; i < job->worker_count; i++) {
     sl_worker_t *w = &job->workers[i];

@@ -90,6 +90,9 @@ int sl_lua_call(sl_lua_host_t *h, int nargs);
 /* Same, and *returned_true tells whether the function returned a true value. */
 int sl_lua_call_r(sl_lua_host_t *h, int nargs, int *returned_true);
 void sl_lua_check_clock(lua_State *L, sl_lua_host_t *h);
+/* Starts the call's clock when it has not started; non-zero once the call's
+ * lua_timeout deadline has passed. Shared by the hook and lua_table.c. */
+int sl_lua_deadline_passed(sl_lua_host_t *h);
 
 /* lua_sandbox.c: builds the sandbox env (left in the registry, ref_env) */
 int sl_lua_sandbox_init(sl_lua_host_t *h);

@@ -74,13 +74,17 @@ static void trip(lua_State *L, sl_lua_host_t *h) {
   raise_limit(L, h);
 }
 
-void sl_lua_check_clock(lua_State *L, sl_lua_host_t *h) {
+int sl_lua_deadline_passed(sl_lua_host_t *h) {
   int64_t now = coarse_now_ns();
   if (h->pat.deadline_ns == 0) {
     h->pat.deadline_ns = (uint64_t)(now + h->lim.timeout_ms * 1000000);
-    return;
+    return 0;
   }
-  if ((uint64_t)now > h->pat.deadline_ns) {
+  return (uint64_t)now > h->pat.deadline_ns;
+}
+
+void sl_lua_check_clock(lua_State *L, sl_lua_host_t *h) {
+  if (sl_lua_deadline_passed(h)) {
     snprintf(h->limit_msg, sizeof(h->limit_msg),
              "time limit of %lld ms per call exceeded (lua_timeout)", (long long)h->lim.timeout_ms);
     trip(L, h);

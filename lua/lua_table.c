@@ -10,23 +10,15 @@
  * the stock sort it is not stable.
  */
 #include <lauxlib.h>
-#include <time.h>
 
 #include "lua_host.h"
 
 #define CHECK_EVERY 1024u
 
-/* Raise when the call's deadline has passed; start the deadline if the hook
- * has not yet (a call that goes straight into a long sort). */
+/* Raise when the call's deadline has passed (the shared clock starts here if
+ * the hook has not started it yet: a call that goes straight into a sort). */
 static void check_deadline(lua_State *L, sl_lua_host_t *h, const char *what) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-  if (h->pat.deadline_ns == 0) {
-    h->pat.deadline_ns = now + (uint64_t)h->lim.timeout_ms * 1000000u;
-    return;
-  }
-  if (now > h->pat.deadline_ns)
+  if (sl_lua_deadline_passed(h))
     luaL_error(L, "%s exceeded the time limit of %d ms (lua_timeout)", what, (int)h->lim.timeout_ms);
 }
 

@@ -23,21 +23,6 @@ source "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 T="$SLUICE_TEST_PLUGIN_DIR"
 
-st() { # st WANT OUT ERR CMD...: run CMD, expect exit status WANT (FAIL messages stay visible)
-  local want=$1 out=$2 err=$3
-  shift 3
-  set +e
-  "$@" > "$out" 2> "$err"
-  local got=$?
-  set -e
-  if [ "$got" -ge 128 ]; then sed 's/^/    | /' "$err" >&2; fail "'$*' crashed (status $got)"; fi
-  if [ "$got" -ne "$want" ]; then sed 's/^/    | /' "$err" >&2; fail "'$*' exited $got, expected $want"; fi
-}
-# row FILE NODE TASKS IN OUT SKIPPED DEADLETTERED: the summary has this row.
-row() {
-  grep -qE "^  $2 +$3 +$4 +$5 +$6 +$7\$" "$1" ||
-    { cat "$1" >&2; fail "$1: no summary row '$2 tasks=$3 in=$4 out=$5 skipped=$6 dead-lettered=$7'"; }
-}
 
 # dag NAME COUNT EVERY ON_ERROR [SRC_PAR F_PAR ERRS_PAR] [no-errs]
 dag() {

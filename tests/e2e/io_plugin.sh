@@ -24,19 +24,6 @@
 #    when stdout is a pipe.
 source "$(dirname "$0")/lib.sh"
 
-# st WANT OUT ERR CMD...: run CMD with stdout in OUT and stderr in ERR; expect
-# exit status WANT and no crash. (Unlike `expect_status ... > f`, a FAIL
-# message is not redirected into the file.)
-st() {
-  local want=$1 out=$2 err=$3
-  shift 3
-  set +e
-  "$@" > "$out" 2> "$err"
-  local got=$?
-  set -e
-  if [ "$got" -ge 128 ]; then sed 's/^/    | /' "$err" >&2; fail "'$*' crashed (status $got)"; fi
-  if [ "$got" -ne "$want" ]; then sed 's/^/    | /' "$err" >&2; fail "'$*' exited $got, expected $want"; fi
-}
 export LC_ALL=C
 
 # dag_file_to_file NAME IN OUT [SINK-EXTRA] [SOURCE-EXTRA]: a file_source -> file_sink DAG.

@@ -29,3 +29,23 @@ expect_status() {
     fail "'$*' exited $got, expected $want"
   fi
 }
+
+# st WANT OUT ERR CMD...: run CMD with stdout in OUT and stderr in ERR; expect
+# exit status WANT, no crash and no hang (killed after 120 s).
+st() {
+  local want=$1 out=$2 err=$3
+  shift 3
+  set +e
+  timeout -k 5 120 "$@" > "$out" 2> "$err"
+  local got=$?
+  set -e
+  if [ "$got" -eq 124 ]; then fail "'$*' hung"; fi
+  if [ "$got" -ge 128 ]; then sed 's/^/    | /' "$err" >&3; fail "'$*' crashed (status $got)"; fi
+  if [ "$got" -ne "$want" ]; then sed 's/^/    | /' "$err" >&3; fail "'$*' exited $got, expected $want"; fi
+}
+
+# row FILE NODE TASKS IN OUT SKIPPED DEADLETTERED: the run summary in FILE has this row.
+row() {
+  grep -qE "^  $2 +$3 +$4 +$5 +$6 +$7\$" "$1" ||
+    { cat "$1" >&3; fail "$1: no summary row '$2 tasks=$3 in=$4 out=$5 skipped=$6 dead-lettered=$7'"; }
+}

@@ -2,7 +2,7 @@
 # e2e: DAGs mixing Lua and C operators (issue 3). Scripts and DAG fixtures in
 # tests/lua/mixed/.
 #
-#  1. The quickstart with its parse step in Lua (quickstart_lua.yaml:
+#  1. The quickstart with its parse step in Lua (examples/quickstart/dag-lua.yaml:
 #     generator -> lua:parse_views.lua (sluice.json) -> key_by $key ->
 #     clicks:count_by_key x2 -> file_sink): the counts equal
 #     examples/quickstart/expected/counts.jsonl; and the Lua parse step's own
@@ -31,31 +31,16 @@ export LC_ALL=C
 T="$SLUICE_TEST_PLUGIN_DIR"
 M="$SLUICE_SOURCE_DIR/tests/lua/mixed"
 
-st() { # st WANT OUT ERR CMD...: run CMD, expect exit status WANT (FAIL messages stay visible)
-  local want=$1 out=$2 err=$3
-  shift 3
-  set +e
-  timeout -k 5 120 "$@" > "$out" 2> "$err"
-  local got=$?
-  set -e
-  if [ "$got" -eq 124 ]; then fail "'$*' hung"; fi
-  if [ "$got" -ge 128 ]; then sed 's/^/    | /' "$err" >&2; fail "'$*' crashed (status $got)"; fi
-  if [ "$got" -ne "$want" ]; then sed 's/^/    | /' "$err" >&2; fail "'$*' exited $got, expected $want"; fi
-}
-# row FILE NODE TASKS IN OUT SKIPPED DEADLETTERED
-row() {
-  grep -qE "^  $2 +$3 +$4 +$5 +$6 +$7\$" "$1" ||
-    { cat "$1" >&2; fail "$1: no summary row '$2 tasks=$3 in=$4 out=$5 skipped=$6 dead-lettered=$7'"; }
-}
 counter() { # counter FILE NAME: the value of the first "counter NAME = N" line
   sed -n "s/^    counter $2 = \\([0-9]*\\)\$/\\1/p" "$1" | head -n 1
 }
 sort "$SLUICE_SOURCE_DIR/examples/quickstart/expected/counts.jsonl" > expected.sorted
 
 # ------------------------------------------------------------------ 1. quickstart
-st 0 /dev/null v.err "$SLUICE" validate "$M/quickstart_lua.yaml"
-st 0 q.out q.err "$SLUICE" run "$M/quickstart_lua.yaml"
-sort quickstart-lua-counts.jsonl > q.sorted
+QS="$SLUICE_SOURCE_DIR/examples/quickstart"
+st 0 /dev/null v.err "$SLUICE" validate "$QS/dag-lua.yaml"
+st 0 q.out q.err "$SLUICE" run "$QS/dag-lua.yaml"
+sort quickstart-counts.jsonl > q.sorted
 diff -u expected.sorted q.sorted > q.diff || { head -n 20 q.diff >&2; fail "quickstart with a Lua parse: counts differ from the expected output"; }
 views=$(python3 -c 'import json,sys; print(sum(json.loads(l)["count"] for l in open(sys.argv[1])))' expected.sorted)
 row q.err parse 1 200000 "$views" 0 0
@@ -68,7 +53,7 @@ settings: { workers: 2 }
 nodes:
   clicks: { use: generator, config: { kind: clicks, count: 20000, seed: 11 } }
   c_parse: { use: clicks:parse_views, from: clicks, config: { action: view } }
-  l_parse: { use: "lua:$M/parse_views.lua", from: clicks, config: { action: view } }
+  l_parse: { use: "lua:$QS/parse_views.lua", from: clicks, config: { action: view } }
   c_out: { use: file_sink, from: c_parse, config: { path: c.jsonl, format: envelope } }
   l_out: { use: file_sink, from: l_parse, config: { path: l.jsonl, format: envelope } }
 EOF
