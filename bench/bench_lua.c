@@ -128,10 +128,33 @@ static int h_config_at(sl_ctx_t *ctx, size_t i, sl_config_entry_t *out) {
 }
 
 static const sl_host_api_t host = {
-    SL_ABI_MAJOR, SL_ABI_MINOR, sizeof(sl_host_api_t), h_emit, h_port, h_budget, h_logv,
-    h_set_error, h_counter, h_cstr, h_cint, h_cdouble, h_cbool, h_cint, h_node, h_task, h_par,
-    h_stopping, h_now, sl_json_scan_get, sl_error_text, h_failv, h_arg, h_dir, h_config_count,
-    h_config_at};
+    .abi_major = SL_ABI_MAJOR,
+    .abi_minor = SL_ABI_MINOR,
+    .struct_size = sizeof(sl_host_api_t),
+    .emit = h_emit,
+    .port = h_port,
+    .budget = h_budget,
+    .logv = h_logv,
+    .set_error = h_set_error,
+    .counter = h_counter,
+    .config_string = h_cstr,
+    .config_int = h_cint,
+    .config_double = h_cdouble,
+    .config_bool = h_cbool,
+    .config_duration_ms = h_cint,
+    .node_name = h_node,
+    .task_index = h_task,
+    .parallelism = h_par,
+    .stopping = h_stopping,
+    .now_ms = h_now,
+    .json_get = sl_json_scan_get,
+    .strerror = sl_error_text,
+    .failv = h_failv,
+    .operator_arg = h_arg,
+    .dag_dir = h_dir,
+    .config_count = h_config_count,
+    .config_at = h_config_at,
+};
 
 static void stage_open(stage_t *s) {
   char err[1024] = "";

@@ -136,11 +136,33 @@ static void fake_failv(sl_ctx_t *ctx, const char *fmt, va_list ap) {
 }
 
 static const sl_host_api_t fake_host = {
-    SL_ABI_MAJOR, SL_ABI_MINOR, sizeof(sl_host_api_t), fake_emit, fake_port, fake_budget,
-    fake_logv, fake_set_error, fake_counter, fake_config_string, fake_config_int,
-    fake_config_double, fake_config_bool, fake_config_duration, fake_node_name,
-    fake_task_index, fake_parallelism, fake_stopping, fake_now_ms, sl_json_scan_get,
-    sl_error_text, fake_failv, NULL, NULL, NULL, NULL};
+    .abi_major = SL_ABI_MAJOR,
+    .abi_minor = SL_ABI_MINOR,
+    .struct_size = sizeof(sl_host_api_t),
+    .emit = fake_emit,
+    .port = fake_port,
+    .budget = fake_budget,
+    .logv = fake_logv,
+    .set_error = fake_set_error,
+    .counter = fake_counter,
+    .config_string = fake_config_string,
+    .config_int = fake_config_int,
+    .config_double = fake_config_double,
+    .config_bool = fake_config_bool,
+    .config_duration_ms = fake_config_duration,
+    .node_name = fake_node_name,
+    .task_index = fake_task_index,
+    .parallelism = fake_parallelism,
+    .stopping = fake_stopping,
+    .now_ms = fake_now_ms,
+    .json_get = sl_json_scan_get,
+    .strerror = sl_error_text,
+    .failv = fake_failv,
+    .operator_arg = NULL,
+    .dag_dir = NULL,
+    .config_count = NULL,
+    .config_at = NULL,
+};
 
 static const sl_operator_t *find_op(sl_registry_t *reg, const char *use) {
   char err[512];

@@ -19,7 +19,8 @@
 
 typedef enum sl_batch_kind {
   SL_BATCH_DATA = 0,
-  SL_BATCH_END = 1 /* the producer has no more records for this channel */
+  SL_BATCH_END = 1, /* the producer has no more records for this channel */
+  SL_BATCH_BARRIER = 2 /* checkpoint barrier `ckpt_id`: records before it belong to the checkpoint */
 } sl_batch_kind_t;
 
 /* Per-record flags carried beside the records (internal, not in the SDK). */
@@ -35,6 +36,7 @@ typedef struct sl_arena_chunk {
 typedef struct sl_batch {
   sl_batch_kind_t kind;
   uint32_t count;
+  uint64_t ckpt_id; /* SL_BATCH_BARRIER */
   uint32_t capacity;
   sl_record_t *records;
   uint8_t *flags;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "host_state.h"
 #include "job.h"
 #include "json_scan.h"
 #include "log.h"
@@ -191,4 +192,20 @@ const sl_host_api_t sl_host_api = {
     .dag_dir = host_dag_dir,
     .config_count = host_config_count,
     .config_at = host_config_at,
+    .state_declare = sl_host_state_declare,
+    .state_get = sl_host_state_get,
+    .state_put = sl_host_state_put,
+    .state_clear = sl_host_state_clear,
+    .state_list_append = sl_host_state_list_append,
+    .state_list_count = sl_host_state_list_count,
+    .state_list_get = sl_host_state_list_get,
+    .state_list_trim_front = sl_host_state_list_trim_front,
+    .state_map_get = sl_host_state_map_get,
+    .state_map_put = sl_host_state_map_put,
+    .state_map_remove = sl_host_state_map_remove,
+    .state_map_next = sl_host_state_map_next,
+    .op_state_put = sl_host_op_state_put,
+    .op_state_get = sl_host_op_state_get,
+    .checkpoint_restored = sl_host_checkpoint_restored,
+    .checkpoint_interval_ms = sl_host_checkpoint_interval_ms,
 };

@@ -43,6 +43,14 @@ typedef struct sl_job {
   char *failure; /* first failure message; owned */
   uint64_t start_ns;
   uint64_t end_ns;
+  /* Checkpoints (checkpoint.h). */
+  _Atomic uint64_t ckpt_trigger;   /* sources inject a barrier when this exceeds their last */
+  _Atomic uint64_t ckpt_completed; /* tasks call commit() when this exceeds their last */
+  _Atomic uint32_t tasks_finished;
+  _Atomic uint64_t halt_at;        /* stop-with-savepoint: tasks stop once they committed this */
+  uint64_t restored_id;            /* checkpoint the job resumed from, 0 = fresh */
+  struct sl_ckpt_coord *ckpt;      /* NULL when checkpoints are off */
+  struct sl_control *control;      /* the control socket (control.h), or NULL */
 } sl_job_t;
 
 /** Take ownership of a plan; assign tasks to workers. */
@@ -70,6 +78,8 @@ void sl_install_signal_handlers(void);
 /* scheduler.c */
 /** Wake `w` if it is parked (called after making a task of `w` runnable). */
 void sl_worker_notify(sl_worker_t *w);
+/** Wake every worker (a checkpoint was triggered or completed). */
+void sl_job_wake_all(sl_job_t *job);
 
 /* task.c */
 /** Run a task for a while. Returns non-zero when it made progress. */

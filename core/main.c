@@ -11,6 +11,8 @@
 
 #include "dag.h"
 #include "diag.h"
+#include "checkpoint.h"
+#include "control.h"
 #include "job.h"
 #include "log.h"
 #include "plan.h"
@@ -25,6 +27,7 @@ static const char *const usage_main =
     "  run DAG         run a DAG file until its sources end (or SIGINT/SIGTERM)\n"
     "  validate DAG    check a DAG file; print every error as file:line:column\n"
     "  graph DAG       print the physical plan as Graphviz DOT\n"
+    "  savepoint DAG   take a savepoint of the running job of DAG (--stop: and stop it)\n"
     "  plugins         list the plugins found and their operators\n"
     "  version         print the version and ABI\n"
     "  help [COMMAND]  print help for a command\n"
@@ -41,6 +44,11 @@ static const char *const usage_run =
     "(records in/out per node, elapsed time, rate) on stderr. SIGINT/SIGTERM stop\n"
     "gracefully (sources end, sinks flush); a second signal exits at once.\n"
     "\n"
+    "With settings.checkpoints.dir, the job takes checkpoints (every\n"
+    "checkpoints.interval, and a final one when input ends) and resumes from the\n"
+    "newest complete one found there: state restored, sources rewound. A damaged\n"
+    "checkpoint is skipped with a warning; one that does not fit the DAG is refused.\n"
+    "\n"
     "Options (override the DAG's settings):\n"
     "  -w, --workers N            worker threads\n"
     "  -b, --batch-size N         records per batch\n"
@@ -48,9 +56,13 @@ static const char *const usage_run =
     "  -P, --plugin-path DIR      also search DIR for plugins (repeatable)\n"
     "  -l, --log-level LEVEL      error|warn|info|debug (default info)\n"
     "  -q, --quiet                no summary, and only warnings and errors in the log\n"
+    "      --fresh                ignore existing checkpoints: start from the beginning\n"
+    "      --from DIR             start from this savepoint or checkpoint directory\n"
+    "                             (it must be valid: no fallback)\n"
     "  -h, --help                 this help\n"
     "\n"
-    "Exit status: 0 done, 1 the job failed, 2 the DAG is invalid or usage error.\n";
+    "Exit status: 0 done, 1 the job failed (or its checkpoint cannot be restored),\n"
+    "2 the DAG is invalid or usage error.\n";
 
 static const char *const usage_validate =
     "usage: sluice validate [options] DAG\n"
@@ -92,12 +104,37 @@ static const char *const usage_plugins =
     "  -P, --plugin-path DIR   also search DIR for plugins (repeatable)\n"
     "  -h, --help              this help\n";
 
+static const char *const usage_savepoint =
+    "usage: sluice savepoint [options] DAG\n"
+    "\n"
+    "Ask the running job of DAG (found through the control socket in its\n"
+    "settings.checkpoints.dir, relative to the current directory as in the DAG)\n"
+    "for a savepoint: a checkpoint taken now and kept apart from the periodic ones\n"
+    "(under DIR/savepoints/ unless --into says where). Waits until it is written\n"
+    "and prints its directory. Start a job from it with `sluice run --from DIR`,\n"
+    "also a changed DAG: state is matched by node name, keyed state redistributed.\n"
+    "\n"
+    "Options:\n"
+    "      --stop        stop the job once the savepoint is written, without\n"
+    "                    draining (no end-of-input flush: a job started from the\n"
+    "                    savepoint goes on where it stopped)\n"
+    "      --into DIR    write the savepoint to DIR (must not exist; same\n"
+    "                    filesystem as the checkpoints for a free hard-link copy)\n"
+    "  -h, --help        this help\n"
+    "\n"
+    "Exit status: 0 written, 1 failed (no job answering, or the savepoint failed),\n"
+    "2 usage error.\n";
+
 static const char *const usage_version =
     "usage: sluice version\n\nPrint the sluice version and the plugin ABI it provides.\n";
 
 typedef struct cli_opts {
   int workers, batch_size, channel_capacity;
   int quiet;
+  int fresh;
+  int stop;
+  const char *from;
+  const char *into;
   const char *output;
   const char *describe;
   char **plugin_dirs;
@@ -129,12 +166,16 @@ static int parse_opts(int argc, char **argv, const char *usage, const char *allo
       {"quiet", no_argument, NULL, 'q'},
       {"output", required_argument, NULL, 'o'},
       {"describe", required_argument, NULL, 'd'},
+      {"fresh", no_argument, NULL, 'F'},
+      {"from", required_argument, NULL, 'R'},
+      {"stop", no_argument, NULL, 'S'},
+      {"into", required_argument, NULL, 'I'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   optind = 1;
   int c;
   opterr = 0;
-  while ((c = getopt_long(argc, argv, ":w:b:c:P:l:qo:d:h", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":w:b:c:P:l:qFR:SI:o:d:h", longopts, NULL)) != -1) {
     if (c == ':') {
       fprintf(stderr, "sluice: option '%s' needs a value\n\n%s", argv[optind - 1], usage);
       return -1;
@@ -170,6 +211,10 @@ static int parse_opts(int argc, char **argv, const char *usage, const char *allo
       o->quiet = 1;
       if (sl_log_enabled(SL_LOG_INFO)) sl_log_set_level(SL_LOG_WARN);
       break;
+    case 'F': o->fresh = 1; break;
+    case 'R': o->from = optarg; break;
+    case 'S': o->stop = 1; break;
+    case 'I': o->into = optarg; break;
     case 'o': o->output = optarg; break;
     case 'd': o->describe = optarg; break;
     case 'h': fputs(usage, stdout); exit(0);
@@ -266,9 +311,52 @@ static int cmd_graph(int argc, char **argv) {
   return rc == 0 ? 0 : 2;
 }
 
+/* Resume from the newest valid checkpoint (unless --fresh), then set up
+ * checkpointing. 0, or -1 with a message. */
+static int prepare_checkpoints(sl_job_t *job, const cli_opts_t *o, char *err, size_t errlen) {
+  const sl_dag_settings_t *s = &job->dag->settings;
+  if (s->state_backend && strcmp(s->state_backend, "memory") != 0) {
+    snprintf(err, errlen, "%s: settings.state.backend '%s' is not available yet; use 'memory'",
+             job->dag->path, s->state_backend);
+    return -1;
+  }
+  /* Before anything is restored or opened: two jobs must not share a directory. */
+  if (s->checkpoint_dir && sl_control_check_free(s->checkpoint_dir, err, errlen) != 0) return -1;
+  if (o->from) {
+    sl_ckpt_manifest_t *m = NULL;
+    char why[1024];
+    if (sl_ckpt_load_dir(o->from, &m, why, sizeof(why)) != 0) {
+      snprintf(err, errlen, "--from %s: %s", o->from, why);
+      return -1;
+    }
+    int rc = sl_ckpt_restore(job, m, err, errlen);
+    if (rc == 0)
+      sl_log_msg(SL_LOG_INFO, "checkpoints", "starting from %s %llu (%s)", m->kind,
+                 (unsigned long long)m->id, o->from);
+    sl_ckpt_manifest_free(m);
+    if (rc != 0) return -1;
+    return s->checkpoint_dir ? sl_ckpt_init(job, err, errlen) : 0;
+  }
+  if (!s->checkpoint_dir) return 0;
+  if (!o->fresh) {
+    err[0] = 0;
+    sl_ckpt_manifest_t *m = sl_ckpt_load_latest(s->checkpoint_dir, err, errlen);
+    if (!m && err[0]) return -1;
+    if (m) {
+      int rc = sl_ckpt_restore(job, m, err, errlen);
+      if (rc == 0)
+        sl_log_msg(SL_LOG_INFO, "checkpoints", "resuming from checkpoint %llu (%s, %s)",
+                   (unsigned long long)m->id, m->kind, m->dir);
+      sl_ckpt_manifest_free(m);
+      if (rc != 0) return -1;
+    }
+  }
+  return sl_ckpt_init(job, err, errlen);
+}
+
 static int cmd_run(int argc, char **argv) {
   cli_opts_t o = {0};
-  int first = one_operand(argc, argv, parse_opts(argc, argv, usage_run, "wbcPlq", &o), usage_run);
+  int first = one_operand(argc, argv, parse_opts(argc, argv, usage_run, "wbcPlqFR", &o), usage_run);
   if (first < 0) return 2;
   prepared_t p;
   if (prepare(argv[first], &o, &p, 1) != 0) {
@@ -284,7 +372,13 @@ static int cmd_run(int argc, char **argv) {
   /* A reader that goes away (`sluice run ... | head`) makes writes fail with
    * EPIPE, which the sink reports and the job fails on; not a silent kill. */
   signal(SIGPIPE, SIG_IGN);
-  if (sl_job_open(job, err, sizeof(err)) != 0) {
+  if (o.fresh && o.from) {
+    sl_log_msg(SL_LOG_ERROR, "runtime", "--fresh and --from exclude each other");
+    status = 2;
+  } else if (prepare_checkpoints(job, &o, err, sizeof(err)) != 0) {
+    sl_log_msg(SL_LOG_ERROR, "checkpoints", "%s", err);
+    status = 1;
+  } else if (sl_job_open(job, err, sizeof(err)) != 0) {
     sl_log_msg(SL_LOG_ERROR, "runtime", "%s", err);
     status = 1;
   } else {
@@ -406,6 +500,41 @@ static int cmd_plugins(int argc, char **argv) {
   return rc;
 }
 
+static int cmd_savepoint(int argc, char **argv) {
+  cli_opts_t o = {0};
+  int first = one_operand(argc, argv, parse_opts(argc, argv, usage_savepoint, "SI", &o), usage_savepoint);
+  if (first < 0) return 2;
+  sl_diag_list_t diags;
+  sl_diag_init(&diags);
+  sl_dag_t *dag = sl_dag_load(argv[first], &diags);
+  if (!dag || diags.errors) {
+    sl_diag_print(&diags, stderr);
+    if (!dag) fprintf(stderr, "sluice: cannot read %s\n", argv[first]);
+    sl_dag_free(dag);
+    sl_diag_free(&diags);
+    return 2;
+  }
+  int status = 0;
+  if (!dag->settings.checkpoint_dir) {
+    fprintf(stderr, "sluice: %s sets no settings.checkpoints.dir: its job takes no savepoints\n",
+            argv[first]);
+    status = 1;
+  } else {
+    char req[4200], out[1300];
+    snprintf(req, sizeof(req), "%s%s%s", o.stop ? "stop" : "savepoint", o.into ? " " : "",
+             o.into ? o.into : "");
+    if (sl_control_request(dag->settings.checkpoint_dir, req, out, sizeof(out)) == 0) {
+      printf("%s\n", out);
+    } else {
+      fprintf(stderr, "sluice: savepoint failed: %s\n", out);
+      status = 1;
+    }
+  }
+  sl_dag_free(dag);
+  sl_diag_free(&diags);
+  return status;
+}
+
 static int cmd_version(int argc, char **argv) {
   if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
     fputs(usage_version, stdout);
@@ -430,6 +559,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "validate") == 0) return cmd_validate(argc - 1, argv + 1);
   if (strcmp(cmd, "graph") == 0) return cmd_graph(argc - 1, argv + 1);
   if (strcmp(cmd, "plugins") == 0) return cmd_plugins(argc - 1, argv + 1);
+  if (strcmp(cmd, "savepoint") == 0) return cmd_savepoint(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) return cmd_version(argc - 1, argv + 1);
   if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
     const char *topic = argc > 2 ? argv[2] : NULL;
@@ -438,6 +568,7 @@ int main(int argc, char **argv) {
     else if (strcmp(topic, "validate") == 0) fputs(usage_validate, stdout);
     else if (strcmp(topic, "graph") == 0) fputs(usage_graph, stdout);
     else if (strcmp(topic, "plugins") == 0) fputs(usage_plugins, stdout);
+    else if (strcmp(topic, "savepoint") == 0) fputs(usage_savepoint, stdout);
     else if (strcmp(topic, "version") == 0) fputs(usage_version, stdout);
     else {
       fprintf(stderr, "sluice: no help for '%s'\n", topic);

@@ -107,12 +107,19 @@ typedef struct sl_op_instance {
   bool warned_counters;
   sl_counter_t overflow_counter; /* what sl_counter returns past SL_MAX_COUNTERS names */
   sl_op_stats_t stats;
+  /* Checkpointing (see checkpoint.h). */
+  struct sl_keyed_state *ks;      /* keyed state, created on first use; NULL = none */
+  const sl_record_t *ks_rec;      /* the record whose key ks currently has */
+  struct sl_op_state *op_state;   /* named byte strings (sl_op_state_put), restored or put */
+  bool in_open;                   /* sl_state_declare is allowed */
+  bool ks_ttl;                    /* a declared state has a TTL: keep ks's clock current */
 } sl_op_instance_t;
 
 /* An input channel of a task and whether its END has arrived. */
 typedef struct sl_task_input {
   sl_channel_t *channel;
   bool ended;
+  uint64_t barrier; /* id of the barrier that arrived and holds this input (aligning), 0 = none */
 } sl_task_input_t;
 
 /* An output channel of a task, with batches that could not be pushed yet. */
@@ -149,6 +156,12 @@ typedef struct sl_task {
   /* Figures (written by the task's thread, read by the summary/metrics). */
   _Atomic uint64_t backpressure_ns; /* time the task had input but no credit */
   uint64_t blocked_since_ns;
+  /* Checkpoints: written by the task's thread. */
+  uint64_t ckpt_done;      /* last checkpoint this task snapshotted */
+  uint64_t ckpt_committed; /* last completed checkpoint its operators were told of */
+  uint64_t aligning;       /* barrier id being aligned, 0 = none */
+  uint64_t align_start_ns;
+  _Atomic uint64_t align_ns; /* total time inputs were held for alignment */
 } sl_task_t;
 
 /* A directed edge of the plan between two nodes (for `sluice graph`). */

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
+#include "control.h"
 #include "job.h"
 #include "log.h"
 #include "util.h"
@@ -67,7 +69,7 @@ void sl_worker_notify(sl_worker_t *w) {
   }
 }
 
-static void worker_wake_all(sl_job_t *job) {
+void sl_job_wake_all(sl_job_t *job) {
   for (uint32_t i = 0; i < job->worker_count; i++) {
     sl_worker_t *w = &job->workers[i];
     atomic_fetch_add(&w->wake_seq, 1);
@@ -88,7 +90,7 @@ void sl_job_fail(sl_job_t *job, const char *fmt, ...) {
     job->failure = msg ? msg : sl_xstrdup("job failed");
   }
   pthread_mutex_unlock(&job->fail_mu);
-  if (!atomic_exchange(&job->failed, 1)) worker_wake_all(job);
+  if (!atomic_exchange(&job->failed, 1)) sl_job_wake_all(job);
 }
 
 static void worker_park(sl_worker_t *w, uint64_t now) {
@@ -185,7 +187,9 @@ int sl_job_open(sl_job_t *job, char *errbuf, size_t errlen) {
         continue;
       }
       char err[1024] = "";
+      inst->in_open = true;
       int rc = inst->op->open((sl_ctx_t *)inst, &inst->state, err, sizeof(err));
+      inst->in_open = false;
       if (rc < 0) {
         snprintf(errbuf, errlen, "node '%s' (operator '%s' of plugin %s), task %u: open failed: %s",
                  inst->node->name, inst->op->name, inst->plugin ? inst->plugin->path : "?",
@@ -200,6 +204,14 @@ int sl_job_open(sl_job_t *job, char *errbuf, size_t errlen) {
 
 int sl_job_run(sl_job_t *job) {
   job->start_ns = sl_mono_ns();
+  for (uint32_t t = 0; t < job->plan->task_count; t++)
+    job->plan->tasks[t]->ckpt_done = job->plan->tasks[t]->ckpt_committed = job->restored_id;
+  char err[1024];
+  if (sl_ckpt_start(job, err, sizeof(err)) != 0 || sl_control_start(job, err, sizeof(err)) != 0) {
+    sl_job_fail(job, "%s", err);
+    sl_ckpt_stop(job);
+    return -1;
+  }
   uint32_t started = 0;
   for (uint32_t i = 0; i < job->worker_count; i++) {
     if (pthread_create(&job->workers[i].thread, NULL, worker_main, &job->workers[i]) != 0) {
@@ -209,12 +221,19 @@ int sl_job_run(sl_job_t *job) {
     started++;
   }
   for (uint32_t i = 0; i < started; i++) pthread_join(job->workers[i].thread, NULL);
+  sl_ckpt_stop(job); /* answers a savepoint request still waiting */
+  sl_control_stop(job);
+  /* Input has ended everywhere: a final checkpoint records the end
+   * positions and commits what the sinks hold. */
+  if (!sl_job_failed(job) && !atomic_load(&job->halt_at) && sl_ckpt_final(job, err, sizeof(err)) != 0)
+    sl_job_fail(job, "%s", err);
   job->end_ns = sl_mono_ns();
   return sl_job_failed(job) ? -1 : 0;
 }
 
 void sl_job_free(sl_job_t *job) {
   if (!job) return;
+  sl_ckpt_free(job); /* first: pending parts reference the instances' keyed state */
   sl_plan_t *plan = job->plan;
   for (uint32_t t = 0; plan && t < plan->task_count; t++) {
     sl_task_t *task = plan->tasks[t];
@@ -222,6 +241,10 @@ void sl_job_free(sl_job_t *job) {
       sl_op_instance_t *inst = task->ops[o];
       if (inst->opened && inst->op->close) inst->op->close(inst->state);
       inst->opened = false;
+      sl_keyed_state_free(inst->ks);
+      inst->ks = NULL;
+      sl_op_state_free(inst->op_state);
+      inst->op_state = NULL;
     }
   }
   for (uint32_t i = 0; i < job->worker_count; i++) {

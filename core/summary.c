@@ -1,6 +1,8 @@
 /* summary.c - see summary.h. */
 #include "summary.h"
 
+#include "checkpoint.h"
+
 #include <inttypes.h>
 #include <string.h>
 
@@ -34,7 +36,10 @@ void sl_summary_print(const sl_job_t *job, FILE *out) {
   const sl_dag_t *dag = job->dag;
   double secs = (double)(job->end_ns - job->start_ns) / 1e9;
   fprintf(out, "\njob '%s' %s in %.3f s on %u worker%s\n", dag->name,
-          sl_job_failed((sl_job_t *)job) ? "FAILED" : "finished", secs, job->worker_count,
+          sl_job_failed((sl_job_t *)job) ? "FAILED"
+          : atomic_load(&((sl_job_t *)job)->halt_at) ? "stopped with a savepoint"
+                                                     : "finished",
+          secs, job->worker_count,
           job->worker_count == 1 ? "" : "s");
   fprintf(out, "  %-20s %5s %14s %14s %10s %10s\n", "node", "tasks", "records in", "records out",
           "skipped", "dead-lett.");
@@ -59,4 +64,15 @@ void sl_summary_print(const sl_job_t *job, FILE *out) {
   for (uint32_t t = 0; t < job->plan->task_count; t++) bp += rd(&job->plan->tasks[t]->backpressure_ns);
   fprintf(out, "  sources emitted %" PRIu64 " records: %.0f records/s; backpressured task time %.3f s\n",
           source_out, secs > 0 ? (double)source_out / secs : 0.0, (double)bp / 1e9);
+  if (job->ckpt) {
+    sl_ckpt_stats_t cs;
+    sl_ckpt_get_stats((sl_job_t *)job, &cs);
+    uint64_t align = 0;
+    for (uint32_t t = 0; t < job->plan->task_count; t++) align += rd(&job->plan->tasks[t]->align_ns);
+    fprintf(out,
+            "  checkpoints: %" PRIu64 " completed, %" PRIu64 " failed; last %" PRIu64 " (%" PRIu64
+            " bytes, %" PRIu64 " ms); longest task pause %.3f ms; alignment time %.3f s\n",
+            cs.completed, cs.failed, cs.last_id, cs.last_bytes, cs.last_duration_ms,
+            (double)cs.max_pause_ns / 1e6, (double)align / 1e9);
+  }
 }

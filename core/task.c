@@ -16,6 +16,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "checkpoint.h"
 #include "job.h"
 #include "json_scan.h"
 #include "log.h"
@@ -221,6 +222,7 @@ static void instance_process(sl_op_instance_t *inst, const sl_record_t *rec, uin
     return;
   }
   inst->current = rec;
+  inst->ks_rec = NULL;
   inst->error_set = false;
   int rc = inst->process_batch
                ? inst->process_batch((sl_ctx_t *)inst, inst->state, rec, 1)
@@ -330,6 +332,83 @@ static void note_unblocked(sl_task_t *t, uint64_t now) {
   }
 }
 
+/* ------------------------------------------------------ checkpoints */
+
+/* Checkpoint `completed` is on disk: operators commit (phase two). */
+static int task_notify_commits(sl_task_t *t) {
+  uint64_t c = atomic_load_explicit(&t->job->ckpt_completed, memory_order_acquire);
+  if (c <= t->ckpt_committed) return 0;
+  t->ckpt_committed = c;
+  int any = 0;
+  for (uint32_t o = 0; o < t->op_count && !sl_job_failed(t->job); o++) {
+    sl_op_instance_t *inst = t->ops[o];
+    if (!SL_OPERATOR_HAS(inst->op, commit) || !inst->op->commit) continue;
+    any = 1;
+    inst->error_set = false;
+    int rc = inst->op->commit((sl_ctx_t *)inst, inst->state, c);
+    if (rc < 0)
+      sl_job_fail(t->job, "node '%s' (operator '%s'), task %u: commit of checkpoint %llu failed: %s",
+                  inst->node->name, inst->op->name, inst->subtask, (unsigned long long)c,
+                  instance_error_text(inst, rc));
+  }
+  if (any) sl_fault_point("commit", c);
+  return 1;
+}
+
+/*
+ * Barrier `id` has reached this task (a source: it was triggered): snapshot
+ * the operators, send the barrier after everything emitted so far, and
+ * acknowledge. The time spent here is the pause the checkpoint costs the task.
+ */
+static void task_checkpoint(sl_task_t *t, uint64_t id) {
+  uint64_t t0 = sl_mono_ns();
+  task_notify_commits(t); /* commit N before preparing N+1 */
+  task_flush(t);
+  sl_ckpt_part_t *parts;
+  if (sl_ckpt_snapshot_task(t, id, &parts) != 0) return;
+  for (uint32_t o = 0; o < t->output_count; o++) {
+    sl_batch_t *b = sl_channel_acquire(t->outputs[o].channel);
+    b->kind = SL_BATCH_BARRIER;
+    b->ckpt_id = id;
+    task_seal(t, t->outputs[o].channel, b);
+  }
+  t->ckpt_done = id;
+  uint64_t pause = sl_mono_ns() - t0;
+  sl_fault_point(t->is_source ? "barrier" : "snapshot", id);
+  sl_ckpt_ack(t->job, id, parts, t->op_count, pause);
+}
+
+/* Has every input delivered barrier t->aligning (or ended)? */
+static int task_aligned(const sl_task_t *t) {
+  for (uint32_t i = 0; i < t->input_count; i++)
+    if (!t->inputs[i].ended && t->inputs[i].barrier != t->aligning) return 0;
+  return 1;
+}
+
+static void task_release_inputs(sl_task_t *t) {
+  for (uint32_t i = 0; i < t->input_count; i++) t->inputs[i].barrier = 0;
+  stat_inc(&t->align_ns, sl_mono_ns() - t->align_start_ns);
+  t->aligning = 0;
+}
+
+/* A barrier arrived on input `in`: hold that input until all are aligned. */
+static void task_on_barrier(sl_task_t *t, sl_task_input_t *in, uint64_t id) {
+  if (id <= t->ckpt_done) return; /* stale: from a checkpoint already taken */
+  if (t->aligning && id != t->aligning) {
+    if (id < t->aligning) return;
+    task_release_inputs(t); /* a newer checkpoint overtook an unfinished alignment */
+  }
+  if (!t->aligning) {
+    t->aligning = id;
+    t->align_start_ns = sl_mono_ns();
+  }
+  in->barrier = id;
+  if (task_aligned(t)) {
+    task_release_inputs(t);
+    task_checkpoint(t, id);
+  }
+}
+
 static int task_poll_source(sl_task_t *t, uint64_t now) {
   if (now < t->retry_at_ns && !sl_stop_requested()) return 0;
   sl_op_instance_t *inst = t->ops[0];
@@ -366,6 +445,7 @@ static int task_process_inputs(sl_task_t *t, uint64_t now) {
     for (uint32_t i = 0; i < t->input_count; i++) {
       uint32_t idx = (t->next_input + i) % t->input_count;
       if (t->inputs[idx].ended) continue;
+      if (t->inputs[idx].barrier) continue; /* held for alignment */
       b = sl_channel_pop(t->inputs[idx].channel);
       if (b) {
         in = &t->inputs[idx];
@@ -377,9 +457,20 @@ static int task_process_inputs(sl_task_t *t, uint64_t now) {
     progress = 1;
     /* The producer may have been waiting for this credit. */
     sl_worker_notify(((sl_task_t *)in->channel->producer)->worker);
+    if (b->kind == SL_BATCH_BARRIER) {
+      uint64_t id = b->ckpt_id;
+      sl_channel_release(in->channel, b);
+      task_on_barrier(t, in, id);
+      continue;
+    }
     if (b->kind == SL_BATCH_END) {
       sl_channel_release(in->channel, b);
       in->ended = true;
+      if (t->aligning && task_aligned(t)) { /* the inputs still open are all aligned */
+        uint64_t id = t->aligning;
+        task_release_inputs(t);
+        task_checkpoint(t, id);
+      }
       if (++t->inputs_ended == t->input_count) {
         task_end(t);
         break;
@@ -401,9 +492,23 @@ static int task_process_inputs(sl_task_t *t, uint64_t now) {
   return progress;
 }
 
+/* Stop-with-savepoint: once the savepoint is committed here, the task stops
+ * without draining (what is still queued comes after the savepoint's
+ * barrier, so a job started from the savepoint replays it). */
+static int task_halt_if_asked(sl_task_t *t) {
+  uint64_t halt = atomic_load_explicit(&t->job->halt_at, memory_order_acquire);
+  if (!halt || t->ckpt_committed < halt) return 0;
+  t->phase = SL_TASK_FINISHED;
+  t->worker->finished_count++;
+  atomic_fetch_add(&t->job->tasks_finished, 1);
+  return 1;
+}
+
 int sl_task_run(sl_task_t *t, uint64_t now) {
   if (t->phase == SL_TASK_FINISHED) return 0;
-  int progress = task_drain_pending(t);
+  int progress = task_notify_commits(t);
+  if (task_halt_if_asked(t)) return 1;
+  progress |= task_drain_pending(t);
   if (t->pending_batches) {
     note_blocked(t, now);
     return progress;
@@ -411,6 +516,7 @@ int sl_task_run(sl_task_t *t, uint64_t now) {
   if (t->phase == SL_TASK_ENDING) {
     t->phase = SL_TASK_FINISHED;
     t->worker->finished_count++;
+    atomic_fetch_add(&t->job->tasks_finished, 1);
     return 1;
   }
   if (sl_job_failed(t->job)) return progress;
@@ -423,13 +529,22 @@ int sl_task_run(sl_task_t *t, uint64_t now) {
     task_end(t);
     return 1;
   }
-  if (t->is_source) return task_poll_source(t, now) | progress;
+  if (t->is_source) {
+    uint64_t trig = atomic_load_explicit(&t->job->ckpt_trigger, memory_order_acquire);
+    if (trig > t->ckpt_done) {
+      task_checkpoint(t, trig);
+      return 1;
+    }
+    return task_poll_source(t, now) | progress;
+  }
   return task_process_inputs(t, now) | progress;
 }
 
 int sl_task_ready(sl_task_t *t, uint64_t now) {
   if (t->phase == SL_TASK_FINISHED) return 0;
   if (sl_job_failed(t->job)) return 1;
+  if (atomic_load_explicit(&t->job->ckpt_completed, memory_order_relaxed) > t->ckpt_committed)
+    return 1;
   if (t->pending_batches) {
     for (uint32_t o = 0; o < t->output_count; o++)
       if (t->outputs[o].pending_head && sl_channel_has_credit(t->outputs[o].channel)) return 1;
@@ -438,8 +553,11 @@ int sl_task_ready(sl_task_t *t, uint64_t now) {
   if (t->phase == SL_TASK_ENDING) return 1;
   if (!outputs_have_credit(t)) return 0;
   if (t->ending) return 1;
-  if (t->is_source) return now >= t->retry_at_ns || sl_stop_requested();
+  if (t->is_source)
+    return now >= t->retry_at_ns || sl_stop_requested() ||
+           atomic_load_explicit(&t->job->ckpt_trigger, memory_order_relaxed) > t->ckpt_done;
   for (uint32_t i = 0; i < t->input_count; i++)
-    if (!t->inputs[i].ended && sl_channel_has_input(t->inputs[i].channel)) return 1;
+    if (!t->inputs[i].ended && !t->inputs[i].barrier && sl_channel_has_input(t->inputs[i].channel))
+      return 1;
   return 0;
 }

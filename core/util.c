@@ -48,3 +48,35 @@ char *sl_xasprintf(const char *fmt, ...) {
   if (n < 0) out_of_memory(0);
   return out;
 }
+
+void sl_buf_reserve(sl_buf_t *b, size_t extra) {
+  if (b->len + extra <= b->cap) return;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->len + extra) cap *= 2;
+  b->data = sl_xrealloc(b->data, cap);
+  b->cap = cap;
+}
+
+void sl_buf_append(sl_buf_t *b, const void *p, size_t n) {
+  if (!n) return;
+  sl_buf_reserve(b, n);
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+}
+
+void sl_buf_append_u32(sl_buf_t *b, uint32_t v) {
+  unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                        (unsigned char)(v >> 24)};
+  sl_buf_append(b, x, 4);
+}
+
+void sl_buf_append_u64(sl_buf_t *b, uint64_t v) {
+  sl_buf_append_u32(b, (uint32_t)v);
+  sl_buf_append_u32(b, (uint32_t)(v >> 32));
+}
+
+void sl_buf_free(sl_buf_t *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}

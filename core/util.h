@@ -30,6 +30,19 @@ static inline int64_t sl_wall_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A growable byte buffer (control paths: snapshots, manifests). */
+typedef struct sl_buf {
+  unsigned char *data;
+  size_t len;
+  size_t cap;
+} sl_buf_t;
+
+void sl_buf_reserve(sl_buf_t *b, size_t extra);
+void sl_buf_append(sl_buf_t *b, const void *p, size_t n);
+void sl_buf_append_u32(sl_buf_t *b, uint32_t v); /* little-endian */
+void sl_buf_append_u64(sl_buf_t *b, uint64_t v); /* little-endian */
+void sl_buf_free(sl_buf_t *b);
+
 #define SL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

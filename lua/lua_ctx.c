@@ -1,6 +1,7 @@
 /*
  * lua_ctx.c - the ctx table a script's callbacks receive (one per task):
- * emit, emit_to, log, counter, now, config, node, task, parallelism.
+ * emit, emit_to, log, counter, now, config, node, task, parallelism (and the
+ * state functions of lua_keyed.c).
  *
  * emit builds an sl_record_t on the C stack pointing into Lua strings that
  * stay referenced (arguments, the headers table) until sl_emit_to returns;
@@ -193,6 +194,7 @@ void sl_lua_ctx_push(sl_lua_host_t *h) {
                                  {"counter", ctx_counter}, {"now", ctx_now},
                                  {"budget", ctx_budget},   {NULL, NULL}};
   luaL_newlib(L, fns);
+  sl_lua_keyed_install(h, -1); /* value_state, list_state, map_state, op_state_*, checkpoint_restored */
   push_config(L, h->ctx);
   lua_setfield(L, -2, "config");
   lua_pushstring(L, sl_node_name(h->ctx));

@@ -35,6 +35,20 @@ typedef struct sl_lua_limits {
   int64_t pattern_steps;
 } sl_lua_limits_t;
 
+/* Which callback is running: keyed state is allowed in process only, state
+ * declarations in open only, op_state_put in snapshot only (lua_keyed.c). */
+typedef enum sl_lua_phase {
+  SL_LUA_PH_NONE = 0,
+  SL_LUA_PH_LOAD,     /* the main chunk */
+  SL_LUA_PH_OPEN,
+  SL_LUA_PH_PROCESS,
+  SL_LUA_PH_BATCH,
+  SL_LUA_PH_ON_END,
+  SL_LUA_PH_CLOSE,
+  SL_LUA_PH_SNAPSHOT,
+  SL_LUA_PH_COMMIT
+} sl_lua_phase_t;
+
 typedef struct sl_lua_host {
   lua_State *L;
   sl_ctx_t *ctx; /* the SDK context of the current callback */
@@ -61,10 +75,20 @@ typedef struct sl_lua_host {
   size_t batch_n;
   void *hdr_for; /* the rec whose headers table is cached in registry ref_hdr */
 
-  int has_batch; /* the script defines process_batch */
+  int has_batch; /* the script defines process_batch (and it is used: no keyed state) */
+  sl_lua_phase_t phase; /* the callback in progress */
+  int uses_state;       /* the script declared keyed state (process per record) */
   int emit_ok;   /* emit allowed: process, process_batch, on_end */
   size_t emit_cap, emitted; /* bytes one process call may emit (0 = no cap: on_end) */
   int ref_open, ref_fn, ref_on_end, ref_close, ref_env, ref_counters, ref_recs, ref_ctx, ref_hdr;
+  int ref_process, ref_snapshot, ref_commit; /* the script's functions, or LUA_NOREF */
+  int ref_jenc, ref_jdec;  /* private refs to sluice.json's encode / decode (state codec) */
+  int ref_declared;        /* state name -> kind (integer) of the states declared so far */
+
+  /* encoding scratch for state keys and values (lua_keyed.c): reused, so a
+   * state call allocates nothing in the common case */
+  unsigned char *kbuf, *vbuf;
+  size_t kcap, vcap;
 
   /* emit scratch for headers tables larger than the stack array */
   sl_header_t *hdr_scratch;
@@ -100,6 +124,12 @@ int sl_lua_load_script(sl_lua_host_t *h);
 
 /* lua_ctx.c: pushes a new ctx table */
 void sl_lua_ctx_push(sl_lua_host_t *h);
+
+/* lua_keyed.c: keyed state, operator state and checkpoint functions of ctx
+ * (added to the ctx table at idx), and their metatables. */
+void sl_lua_keyed_install(sl_lua_host_t *h, int ctx_idx);
+/* Name of a phase, for messages ("open", "process", ...). */
+const char *sl_lua_phase_name(sl_lua_phase_t ph);
 
 /* lua_record.c */
 void sl_lua_record_init(sl_lua_host_t *h);

@@ -116,8 +116,15 @@ void sl_lua_json_push(lua_State *L) {
   lua_createtable(L, 0, 3);
   lua_getfield(L, cj, "decode");
   lua_pushcclosure(L, json_decode, 1);
+  /* Keyed state stores tables as JSON (lua_keyed.c) with these, held in the
+   * registry: a script that replaces sluice.json.encode cannot change them. */
+  sl_lua_host_t *h = sl_lua_host_of(L);
+  lua_pushvalue(L, -1);
+  h->ref_jdec = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_setfield(L, -2, "decode");
   lua_getfield(L, cj, "encode");
+  lua_pushvalue(L, -1);
+  h->ref_jenc = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_setfield(L, -2, "encode");
   lua_getfield(L, cj, "null");
   lua_setfield(L, -2, "null");

@@ -24,6 +24,8 @@ static const sl_config_key_t limit_keys[] = {
 static void host_free(sl_lua_host_t *h) {
   sl_lua_state_close(h);
   free(h->hdr_scratch);
+  free(h->kbuf);
+  free(h->vbuf);
   free(h->script_path);
   free(h->script_dir);
   free(h->dag_dir);
@@ -53,9 +55,12 @@ static int setup(lua_State *L) {
   h->ref_open = ref_global(L, h, "open");
   h->ref_on_end = ref_global(L, h, "on_end");
   h->ref_close = ref_global(L, h, "close");
+  h->ref_snapshot = ref_global(L, h, "snapshot");
+  h->ref_commit = ref_global(L, h, "commit");
+  h->ref_process = ref_global(L, h, "process");
   h->ref_fn = ref_global(L, h, "process_batch");
   h->has_batch = h->ref_fn != LUA_NOREF;
-  if (!h->has_batch) h->ref_fn = ref_global(L, h, "process");
+  if (!h->has_batch) h->ref_fn = h->ref_process;
   if (h->ref_fn == LUA_NOREF) return luaL_error(L, "script defines neither process nor process_batch");
   return 0;
 }
@@ -67,12 +72,15 @@ static char *dir_of(const char *path) {
   return strndup(path, (size_t)(slash - path));
 }
 
-/* Calls the script's function in ref (if any) with ctx. */
-static int call_optional(sl_lua_host_t *h, int ref) {
+/* Calls the script's function in ref (if any) with ctx, in phase ph. */
+static int call_optional(sl_lua_host_t *h, int ref, sl_lua_phase_t ph) {
   if (ref == LUA_NOREF) return 0;
   lua_rawgeti(h->L, LUA_REGISTRYINDEX, ref);
   lua_pushvalue(h->L, SLOT_CTX);
-  return sl_lua_call(h, 1);
+  h->phase = ph;
+  int rc = sl_lua_call(h, 1);
+  h->phase = SL_LUA_PH_NONE;
+  return rc;
 }
 
 static int lua_op_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
@@ -80,6 +88,8 @@ static int lua_op_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen)
   if (!h) return SL_ENOMEM;
   h->ctx = ctx;
   h->gen = 1;
+  h->ref_open = h->ref_fn = h->ref_on_end = h->ref_close = h->ref_process = LUA_NOREF;
+  h->ref_snapshot = h->ref_commit = LUA_NOREF;
   int64_t mb = sl_config_int(ctx, "lua_memory_mb");
   h->lim.instructions = sl_config_int(ctx, "lua_instructions");
   h->lim.timeout_ms = sl_config_duration_ms(ctx, "lua_timeout");
@@ -119,12 +129,28 @@ static int lua_op_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen)
   lua_State *L = h->L;
   lua_pushcfunction(L, setup);
   lua_pushlightuserdata(L, h);
-  if (sl_lua_call(h, 1) != 0) goto fail;
+  h->phase = SL_LUA_PH_LOAD;
+  int setup_rc = sl_lua_call(h, 1);
+  h->phase = SL_LUA_PH_NONE;
+  if (setup_rc != 0) goto fail;
   /* The fixed stack slots the hot path reuses (SLOT_FN .. SLOT_RECS). */
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_fn);
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_ctx);
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_recs);
-  if (call_optional(h, h->ref_open) != 0) goto fail;
+  if (call_optional(h, h->ref_open, SL_LUA_PH_OPEN) != 0) goto fail;
+  if (h->uses_state) {
+    /* The host calls process() per record once keyed state is declared
+     * (each call has one current key): SLOT_FN becomes process. */
+    if (h->ref_process == LUA_NOREF) {
+      snprintf(h->err, sizeof(h->err),
+               "the script declares keyed state but defines only process_batch: keyed state is "
+               "per record (one current key per call), define process(rec, ctx)");
+      goto fail;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_process);
+    lua_replace(L, SLOT_FN);
+    h->has_batch = 0;
+  }
   *state = h;
   return 0;
 fail:
@@ -144,7 +170,9 @@ static int lua_op_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
   h->batch_n = 1;
   h->emitted = 0;
   h->emit_ok = 1;
+  h->phase = SL_LUA_PH_PROCESS;
   int rc = sl_lua_call(h, 2);
+  h->phase = SL_LUA_PH_NONE;
   h->emit_ok = 0;
   h->batch = h->cur = NULL;
   h->batch_n = 0;
@@ -171,7 +199,9 @@ static int lua_op_process_batch(sl_ctx_t *ctx, void *state, const sl_record_t *r
   h->cur = NULL;
   h->emitted = 0;
   h->emit_ok = 1;
+  h->phase = SL_LUA_PH_BATCH;
   int rc = sl_lua_call(h, 2);
+  h->phase = SL_LUA_PH_NONE;
   h->emit_ok = 0;
   h->batch = NULL;
   h->batch_n = 0;
@@ -191,7 +221,9 @@ static int lua_op_on_end(sl_ctx_t *ctx, void *state) {
   if (h->ref_on_end != LUA_NOREF) {
     lua_rawgeti(h->L, LUA_REGISTRYINDEX, h->ref_on_end);
     lua_pushvalue(h->L, SLOT_CTX);
+    h->phase = SL_LUA_PH_ON_END;
     rc = sl_lua_call_r(h, 1, &more);
+    h->phase = SL_LUA_PH_NONE;
   }
   h->emit_cap = cap;
   h->emit_ok = 0;
@@ -204,8 +236,46 @@ static int lua_op_on_end(sl_ctx_t *ctx, void *state) {
 /* close(ctx) may log; errors there cannot fail anything any more: logged. */
 static void lua_op_close(void *state) {
   sl_lua_host_t *h = state;
-  if (call_optional(h, h->ref_close) != 0) sl_log(h->ctx, SL_LOG_WARN, "close: %s", h->err);
+  if (call_optional(h, h->ref_close, SL_LUA_PH_CLOSE) != 0) sl_log(h->ctx, SL_LOG_WARN, "close: %s", h->err);
   host_free(h);
+}
+
+/*
+ * Checkpoints (SDK 1.2): snapshot(ctx, id) and commit(ctx, id) of the script,
+ * when defined. Keyed state is saved by the host; snapshot saves the
+ * script's own state with ctx:op_state_put. Called between records (on the
+ * task's thread, or on the main thread for the final checkpoint), never
+ * during another call; an error fails the job.
+ */
+static int checkpoint_call(sl_ctx_t *ctx, sl_lua_host_t *h, int ref, sl_lua_phase_t ph,
+                           uint64_t id) {
+  if (ref == LUA_NOREF) return 0;
+  const char *what = ph == SL_LUA_PH_SNAPSHOT ? "snapshot" : "commit";
+  h->ctx = ctx;
+  if (h->in_call) { /* never expected: the host calls between records */
+    sl_set_error(ctx, "%s(ctx, %llu) called during another callback", what, (unsigned long long)id);
+    return SL_ESTATE;
+  }
+  lua_rawgeti(h->L, LUA_REGISTRYINDEX, ref);
+  lua_pushvalue(h->L, SLOT_CTX);
+  lua_pushinteger(h->L, (lua_Integer)id);
+  h->phase = ph;
+  int rc = sl_lua_call(h, 2);
+  h->phase = SL_LUA_PH_NONE;
+  if (rc == 0) return 0;
+  sl_set_error(ctx, "%s(ctx, %llu): %s", what, (unsigned long long)id, h->err);
+  sl_fail(ctx, "%s(ctx, %llu): %s", what, (unsigned long long)id, h->err);
+  return SL_EPLUGIN;
+}
+
+static int lua_op_snapshot(sl_ctx_t *ctx, void *state, uint64_t id) {
+  sl_lua_host_t *h = state;
+  return checkpoint_call(ctx, h, h->ref_snapshot, SL_LUA_PH_SNAPSHOT, id);
+}
+
+static int lua_op_commit(sl_ctx_t *ctx, void *state, uint64_t id) {
+  sl_lua_host_t *h = state;
+  return checkpoint_call(ctx, h, h->ref_commit, SL_LUA_PH_COMMIT, id);
 }
 
 static const sl_operator_t lua_script = {
@@ -223,6 +293,8 @@ static const sl_operator_t lua_script = {
     .scheme = "lua",
     .flags = SL_OP_FREE_CONFIG,
     .process_batch = lua_op_process_batch,
+    .snapshot = lua_op_snapshot,
+    .commit = lua_op_commit,
 };
 
 SL_PLUGIN_DEFINE("lua", SLUICE_LUA_VERSION, "Lua 5.4 operator host (sandboxed scripts)", &lua_script);

@@ -148,6 +148,27 @@ void sl_lua_state_close(sl_lua_host_t *h) {
   h->L = NULL;
 }
 
+/*
+ * After a failed call, overwrite the stack slots above the top with nil.
+ * Lua treats a running function's whole register window as live, stale
+ * registers included, so what the failed call left there (a half-built table
+ * of a state's values() or pairs(), a bomb's garbage) would stay reachable
+ * until the next call happens to overwrite those registers: its first refused
+ * allocation would find nothing to collect and fail too. When an error
+ * unwinds it, Lua shrinks the stack to at most three times what is in use
+ * (here the fixed slots and the base C frame: a few dozen slots), so
+ * SCRUB_SLOTS covers all of it. No collection runs here (a full collection
+ * after each failure would cost time and churn the heap): the next emergency
+ * collection, if one is needed, finds the garbage unreachable.
+ */
+#define SCRUB_SLOTS 256
+static void scrub_stack(lua_State *L) {
+  int top = lua_gettop(L);
+  if (!lua_checkstack(L, SCRUB_SLOTS)) return;
+  for (int i = 0; i < SCRUB_SLOTS; i++) lua_pushnil(L);
+  lua_settop(L, top);
+}
+
 /* Calls the function below nargs arguments on top of the stack, with the
  * per-call limits reset. 0, or -1 with h->err set (the error popped). */
 int sl_lua_call(sl_lua_host_t *h, int nargs) { return sl_lua_call_r(h, nargs, NULL); }
@@ -180,5 +201,6 @@ int sl_lua_call_r(sl_lua_host_t *h, int nargs, int *returned_true) {
     snprintf(h->err, sizeof(h->err), "%s",
              lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(no error message)");
   lua_pop(L, 1);
+  scrub_stack(L);
   return -1;
 }

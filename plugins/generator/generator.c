@@ -11,6 +11,12 @@
  *
  * Formatting is hand-rolled (no snprintf) into a per-instance buffer; the
  * record the host receives points into it (the host copies emitted records).
+ *
+ * Checkpoints: since records are a function of (seed, i), a task's whole
+ * position is its next sequence number. snapshot() saves it as the operator
+ * state "next" (8 bytes, little-endian); open() after a restore continues
+ * from it, so the records after the checkpoint are the same, byte for byte,
+ * as in an uninterrupted run. Pacing (rate) restarts at the restored position.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +40,7 @@ typedef struct gen {
   uint64_t products;
   uint64_t next; /* next sequence number this task generates */
   uint64_t step; /* parallelism */
+  uint64_t base; /* pacing origin: next - task at open (0 on a fresh start) */
   int64_t t0;    /* wall clock of the first poll (pacing), -1 before */
   char key[32];
   char buf[GEN_BUF];
@@ -194,6 +201,71 @@ static size_t gen_payments(gen_t *g, uint64_t i, int64_t ts, size_t *key_len) {
 
 /* ---------------------------------------------------------- callbacks */
 
+#define GEN_STATE_NAME "next"
+
+static void put_le64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+/*
+ * After a restore: continue from the saved "next". It must be 8 bytes, in
+ * this task's residue class (i % parallelism == task), and not past the end
+ * (the last value a task reaches is below count + parallelism); an endless
+ * run may also have saturated at UINT64_MAX.
+ */
+static int gen_restore(sl_ctx_t *ctx, gen_t *g, uint32_t task, char *errbuf, size_t errbuf_len) {
+  uint64_t ckpt = sl_checkpoint_restored(ctx);
+  if (ckpt == 0) return SL_OK;
+  sl_bytes_t b;
+  int rc = sl_op_state_get(ctx, GEN_STATE_NAME, &b);
+  if (rc == SL_ENOTFOUND) {
+    sl_log(ctx, SL_LOG_WARN,
+           "checkpoint %llu has no position for this task: generating from the start",
+           (unsigned long long)ckpt);
+    return SL_OK;
+  }
+  if (rc < 0) {
+    snprintf(errbuf, errbuf_len, "generator: cannot read operator state '%s' of checkpoint %llu: %s",
+             GEN_STATE_NAME, (unsigned long long)ckpt, sl_strerror(ctx, rc));
+    return rc;
+  }
+  if (b.len != 8) {
+    snprintf(errbuf, errbuf_len,
+             "generator: operator state '%s' of checkpoint %llu is %zu bytes, expected 8",
+             GEN_STATE_NAME, (unsigned long long)ckpt, b.len);
+    return SL_EINVAL;
+  }
+  uint64_t next = get_le64(b.ptr);
+  int saturated = g->count == 0 && next == UINT64_MAX;
+  if (!saturated && next % g->step != task) {
+    snprintf(errbuf, errbuf_len,
+             "generator: checkpoint %llu says task %u continues at record %llu, which is not one "
+             "of its records (i %% %llu == %u); was the parallelism changed?",
+             (unsigned long long)ckpt, (unsigned)task, (unsigned long long)next,
+             (unsigned long long)g->step, (unsigned)task);
+    return SL_EINVAL;
+  }
+  if (g->count && next >= g->count + g->step) {
+    snprintf(errbuf, errbuf_len,
+             "generator: checkpoint %llu says task %u continues at record %llu, beyond count "
+             "%llu; was count lowered?",
+             (unsigned long long)ckpt, (unsigned)task, (unsigned long long)next,
+             (unsigned long long)g->count);
+    return SL_EINVAL;
+  }
+  g->next = next;
+  g->base = saturated ? next : next - task;
+  sl_log(ctx, SL_LOG_DEBUG, "resuming at record %llu (checkpoint %llu)", (unsigned long long)next,
+         (unsigned long long)ckpt);
+  return SL_OK;
+}
+
 static int gen_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errbuf_len) {
   const char *kind = sl_config_string(ctx, "kind");
   int64_t count = sl_config_int(ctx, "count");
@@ -234,9 +306,29 @@ static int gen_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errbuf_len
   g->products = (uint64_t)products;
   g->step = sl_parallelism(ctx);
   if (g->step == 0) g->step = 1;
-  g->next = sl_task_index(ctx);
+  uint32_t task = sl_task_index(ctx);
+  g->next = task;
+  g->base = 0;
   g->t0 = -1;
+  int rc = gen_restore(ctx, g, task, errbuf, errbuf_len);
+  if (rc < 0) {
+    free(g);
+    return rc;
+  }
   *state = g;
+  return SL_OK;
+}
+
+static int gen_snapshot(sl_ctx_t *ctx, void *state, uint64_t checkpoint_id) {
+  gen_t *g = state;
+  unsigned char b[8];
+  put_le64(b, g->next);
+  int rc = sl_op_state_put(ctx, GEN_STATE_NAME, b, sizeof b);
+  if (rc < 0) {
+    sl_fail(ctx, "generator: saving the position for checkpoint %llu failed: %s",
+            (unsigned long long)checkpoint_id, sl_strerror(ctx, rc));
+    return rc;
+  }
   return SL_OK;
 }
 
@@ -260,8 +352,10 @@ static int gen_poll(sl_ctx_t *ctx, void *state) {
     int64_t now = sl_now_ms(ctx);
     if (g->t0 < 0) g->t0 = now;
     int64_t elapsed = now > g->t0 ? now - g->t0 : 0;
-    /* Record i is due i * 1000 / rate ms after the start. */
-    unsigned __int128 due = (unsigned __int128)(uint64_t)elapsed * (uint64_t)g->rate / 1000 + 1;
+    /* Record i is due (i - base) * 1000 / rate ms after the start (base is 0
+     * on a fresh start, the restored position after a restore). */
+    unsigned __int128 due =
+        (unsigned __int128)g->base + (unsigned __int128)(uint64_t)elapsed * (uint64_t)g->rate / 1000 + 1;
     if (due < limit) limit = (uint64_t)due;
     if (g->next >= limit) return SL_AGAIN;
   }
@@ -291,7 +385,8 @@ static const sl_config_key_t gen_config[] = {
     {"kind", SL_CONFIG_STRING, "clicks", "what to generate: clicks | payments"},
     {"count", SL_CONFIG_INT, "1000000", "number of records for the whole node; 0 = endless"},
     {"rate", SL_CONFIG_INT, "0",
-     "records per second for the whole node (split across its tasks); 0 = as fast as possible"},
+     "records per second for the whole node (split across its tasks); 0 = as fast as possible; "
+     "after a restore, pacing restarts at the restored position"},
     {"seed", SL_CONFIG_INT, "7", "PRNG seed: the same seed gives the same records, byte for byte"},
     {"start_ts", SL_CONFIG_INT, "1700000000000", "event time of record 0, ms since the epoch"},
     {"ts_step_ms", SL_CONFIG_INT, "10", "event time between consecutive records, ms"},
@@ -305,13 +400,15 @@ static const sl_operator_t gen_op = {
     .version = "1.0.0",
     .description = "Deterministic synthetic records (clicks or payments): record i depends only on "
                    "seed and i; key = user id, ts = start_ts + i*ts_step_ms, offset = i; with "
-                   "parallelism p, task t emits the records i with i % p == t",
+                   "parallelism p, task t emits the records i with i % p == t; replayable: a "
+                   "checkpoint saves each task's next i, a restore continues from it",
     .kind = SL_KIND_SOURCE,
     .config = gen_config,
     .config_count = sizeof gen_config / sizeof gen_config[0],
     .open = gen_open,
     .poll = gen_poll,
     .close = gen_close,
+    .snapshot = gen_snapshot,
 };
 
 SL_PLUGIN_DEFINE("generator", "1.0.0", "Synthetic, deterministic test data sources", &gen_op);

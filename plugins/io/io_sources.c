@@ -6,6 +6,14 @@
  * points into the buffer; the host copies it during sl_emit().
  * The newline is not part of the record, nor is a '\r' right before it
  * (CRLF files read like LF files). A last line without a newline is a record.
+ *
+ * Checkpoints: file_source is replayable. snapshot() saves, as the operator
+ * state "position", the byte offset of the first byte not yet consumed and
+ * the number of the last line consumed (16 bytes: two little-endian u64);
+ * open() after a restore seeks there and numbers the following lines from
+ * there, so records (and their offsets) are the same as in an uninterrupted
+ * run. stdin_source cannot seek back: it takes no part in checkpoints, and
+ * a job restarted from one does not see again what it read before.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +36,7 @@ typedef struct linebuf {
   size_t cap;
   size_t start; /* first byte not yet returned */
   size_t end;   /* end of the bytes read */
+  uint64_t base; /* offset in the input of buf[0] */
   int eof;
 } linebuf_t;
 
@@ -71,6 +80,7 @@ static int lb_rest(linebuf_t *lb, const char **line, size_t *len) {
 static int lb_fill(linebuf_t *lb, int fd) {
   if (lb->start > 0) {
     memmove(lb->buf, lb->buf + lb->start, lb->end - lb->start);
+    lb->base += lb->start;
     lb->end -= lb->start;
     lb->start = 0;
   }
@@ -185,6 +195,95 @@ static int src_common_open(sl_ctx_t *ctx, src_t **out, const char *path, char *e
 
 /* ------------------------------------------------------------ file_source */
 
+#define POS_STATE_NAME "position"
+#define POS_STATE_LEN 16
+
+static void put_le64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+/*
+ * After a restore: seek to the saved position. Fails when the state is
+ * malformed, the file is now shorter than the saved offset (it was replaced
+ * or truncated: the lines after the checkpoint cannot be found) or cannot
+ * seek (a FIFO).
+ */
+static int file_source_restore(sl_ctx_t *ctx, src_t *s, const struct stat *st, char *errbuf,
+                               size_t errbuf_len) {
+  uint64_t ckpt = sl_checkpoint_restored(ctx);
+  if (ckpt == 0) return SL_OK;
+  sl_bytes_t b;
+  int rc = sl_op_state_get(ctx, POS_STATE_NAME, &b);
+  if (rc == SL_ENOTFOUND) {
+    sl_log(ctx, SL_LOG_WARN, "checkpoint %llu has no position for this task: reading '%s' from "
+           "the start", (unsigned long long)ckpt, s->path);
+    return SL_OK;
+  }
+  if (rc < 0) {
+    snprintf(errbuf, errbuf_len,
+             "file_source: cannot read operator state '%s' of checkpoint %llu: %s",
+             POS_STATE_NAME, (unsigned long long)ckpt, sl_strerror(ctx, rc));
+    return rc;
+  }
+  if (b.len != POS_STATE_LEN) {
+    snprintf(errbuf, errbuf_len,
+             "file_source: operator state '%s' of checkpoint %llu is %zu bytes, expected %d",
+             POS_STATE_NAME, (unsigned long long)ckpt, b.len, POS_STATE_LEN);
+    return SL_EINVAL;
+  }
+  uint64_t off = get_le64(b.ptr);
+  uint64_t line = get_le64((const unsigned char *)b.ptr + 8);
+  /* Every consumed line took at least one byte (its newline, or its text). */
+  if (off > (uint64_t)INT64_MAX || line > off) {
+    snprintf(errbuf, errbuf_len,
+             "file_source: operator state '%s' of checkpoint %llu is invalid (offset %llu, "
+             "line %llu)",
+             POS_STATE_NAME, (unsigned long long)ckpt, (unsigned long long)off,
+             (unsigned long long)line);
+    return SL_EINVAL;
+  }
+  if (S_ISREG(st->st_mode) && (uint64_t)st->st_size < off) {
+    snprintf(errbuf, errbuf_len,
+             "file_source: '%s' is %lld bytes, shorter than the position %llu (after line %llu) "
+             "saved in checkpoint %llu: the file was truncated or replaced, cannot resume",
+             s->path, (long long)st->st_size, (unsigned long long)off, (unsigned long long)line,
+             (unsigned long long)ckpt);
+    return SL_EIO;
+  }
+  if (off > 0 && lseek(s->fd, (off_t)off, SEEK_SET) == (off_t)-1) {
+    int e = errno;
+    snprintf(errbuf, errbuf_len,
+             "file_source: cannot seek '%s' to the position %llu saved in checkpoint %llu: %s",
+             s->path, (unsigned long long)off, (unsigned long long)ckpt, strerror(e));
+    return SL_EIO;
+  }
+  s->lb.base = off;
+  s->line_no = (int64_t)line;
+  sl_log(ctx, SL_LOG_DEBUG, "resuming '%s' at byte %llu, after line %llu (checkpoint %llu)",
+         s->path, (unsigned long long)off, (unsigned long long)line, (unsigned long long)ckpt);
+  return SL_OK;
+}
+
+static int file_source_snapshot(sl_ctx_t *ctx, void *state, uint64_t checkpoint_id) {
+  src_t *s = state;
+  unsigned char b[POS_STATE_LEN];
+  put_le64(b, s->lb.base + s->lb.start);
+  put_le64(b + 8, (uint64_t)s->line_no);
+  int rc = sl_op_state_put(ctx, POS_STATE_NAME, b, sizeof b);
+  if (rc < 0) {
+    sl_fail(ctx, "file_source: saving the position in '%s' for checkpoint %llu failed: %s",
+            s->path, (unsigned long long)checkpoint_id, sl_strerror(ctx, rc));
+    return rc;
+  }
+  return SL_OK;
+}
+
 static int file_source_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errbuf_len) {
   const char *path = sl_config_string(ctx, "path");
   if (!path || !*path) {
@@ -203,10 +302,21 @@ static int file_source_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t er
   }
   s->own_fd = 1;
   struct stat st;
-  if (fstat(s->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+  if (fstat(s->fd, &st) != 0) {
+    int e = errno;
+    snprintf(errbuf, errbuf_len, "file_source: cannot stat '%s': %s", path, strerror(e));
+    src_close(s);
+    return SL_EIO;
+  }
+  if (S_ISDIR(st.st_mode)) {
     snprintf(errbuf, errbuf_len, "file_source: '%s' is a directory, not a file", path);
     src_close(s);
     return SL_EIO;
+  }
+  rc = file_source_restore(ctx, s, &st, errbuf, errbuf_len);
+  if (rc) {
+    src_close(s);
+    return rc;
   }
 #ifdef POSIX_FADV_SEQUENTIAL
   (void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -258,6 +368,13 @@ static int stdin_source_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t e
   if (rc) return rc;
   s->fd = 0;
   s->own_fd = 0;
+  uint64_t ckpt = sl_checkpoint_restored(ctx);
+  if (ckpt && s->task == 0)
+    sl_log(ctx, SL_LOG_WARN,
+           "resuming from checkpoint %llu, but stdin_source cannot replay its input: what it "
+           "read before the restart is not read again (lines read after that checkpoint are "
+           "lost)",
+           (unsigned long long)ckpt);
   if (s->task != 0) {
     s->done = 1; /* one reader only: the other tasks end at once */
   } else if (fcntl(0, F_GETFL) < 0) {
@@ -331,13 +448,15 @@ const sl_operator_t io_file_source_op = {
     .version = "1.0.0",
     .description = "Reads a file, one record per line (newline and a CR before it stripped); "
                    "offset = line number from 1; with parallelism p, task t reads the lines n "
-                   "with (n-1) % p == t",
+                   "with (n-1) % p == t; replayable: a checkpoint saves each task's byte offset "
+                   "and line number, a restore seeks back there",
     .kind = SL_KIND_SOURCE,
     .config = file_source_config,
     .config_count = sizeof file_source_config / sizeof file_source_config[0],
     .open = file_source_open,
     .poll = file_source_poll,
     .close = src_close,
+    .snapshot = file_source_snapshot,
 };
 
 static const sl_config_key_t stdin_source_config[] = {
@@ -350,7 +469,9 @@ const sl_operator_t io_stdin_source_op = {
     .name = "stdin_source",
     .version = "1.0.0",
     .description = "Reads standard input without blocking, one record per line; offset = line "
-                   "number from 1; ends at EOF; with parallelism > 1 only task 0 reads",
+                   "number from 1; ends at EOF; with parallelism > 1 only task 0 reads; not "
+                   "replayable: a job restarted from a checkpoint does not read again what it "
+                   "read before",
     .kind = SL_KIND_SOURCE,
     .config = stdin_source_config,
     .config_count = sizeof stdin_source_config / sizeof stdin_source_config[0],

@@ -39,7 +39,7 @@ extern "C" {
 /** Incompatible changes bump the major; the host refuses other majors. */
 #define SL_ABI_MAJOR 1
 /** Additions (new host functions, new operator callbacks) bump the minor. */
-#define SL_ABI_MINOR 1
+#define SL_ABI_MINOR 2
 
 #if defined(_WIN32)
 #define SL_EXPORT __declspec(dllexport)
@@ -213,8 +213,29 @@ typedef struct sl_operator {
    * may or may not process batches uses this).
    */
   int (*process_batch)(sl_ctx_t *ctx, void *state, const sl_record_t *recs, size_t n);
-  /* Later minors append fields (timers, watermarks, state snapshots,
-   * two-phase commit) after this line. */
+  /* ABI 1.1 ends here. */
+  /**
+   * 1.2, optional: a checkpoint barrier has reached this operator: every
+   * record before the barrier has been processed, none after it. Save the
+   * operator's own (non-keyed) state with sl_op_state_put() (a source: its
+   * read position; a sink: its pending transaction) and, for a sink, PREPARE
+   * (phase one of the two-phase commit): make what was written so far
+   * durable but not yet visible. Keyed state is saved by the host. Called on
+   * the task's thread; after the job's input has ended, the final checkpoint
+   * calls it on the main thread (the workers have stopped). Return 0, or a
+   * negative code after sl_fail() to fail the job.
+   */
+  int (*snapshot)(sl_ctx_t *ctx, void *state, uint64_t checkpoint_id);
+  /**
+   * 1.2, optional: checkpoint `checkpoint_id` is complete (its manifest is
+   * on disk): COMMIT (phase two) everything prepared for that checkpoint and
+   * any earlier one. Commits must be idempotent: after a crash the same work
+   * may be committed again (see sl_checkpoint_restored()). Called on the
+   * task's thread, or on the main thread after the final checkpoint.
+   * Return 0, or a negative code after sl_fail().
+   */
+  int (*commit)(sl_ctx_t *ctx, void *state, uint64_t checkpoint_id);
+  /* Later minors append fields (timers, watermarks) after this line. */
 } sl_operator_t;
 
 /**
@@ -295,6 +316,22 @@ typedef struct sl_json_value {
   size_t len;
 } sl_json_value_t;
 
+/** 1.2: a byte string owned by the host (see each function for how long it lives). */
+typedef struct sl_bytes {
+  const void *ptr;
+  size_t len;
+} sl_bytes_t;
+
+/** 1.2: kinds of keyed state. */
+typedef enum sl_state_kind {
+  SL_STATE_VALUE = 1, /**< one value per key */
+  SL_STATE_LIST = 2,  /**< an ordered list of values per key */
+  SL_STATE_MAP = 3    /**< a map (bytes -> bytes) per key */
+} sl_state_kind_t;
+
+/** 1.2: a declared keyed state (sl_state_declare); owned by the host. */
+typedef struct sl_state sl_state_t;
+
 /** One `config:` entry of a node, as sl_config_at() reports it. */
 typedef struct sl_config_entry {
   const char *key;        /**< owned by the host, valid until close() */
@@ -338,6 +375,27 @@ typedef struct sl_host_api {
   size_t (*config_count)(sl_ctx_t *ctx);
   int (*config_at)(sl_ctx_t *ctx, size_t i, sl_config_entry_t *out);
   /* ABI 1.1 ends here. */
+  struct sl_state *(*state_declare)(sl_ctx_t *ctx, const char *name, sl_state_kind_t kind,
+                                    int64_t ttl_ms);
+  int (*state_get)(sl_ctx_t *ctx, struct sl_state *st, sl_bytes_t *out);
+  int (*state_put)(sl_ctx_t *ctx, struct sl_state *st, const void *value, size_t len);
+  int (*state_clear)(sl_ctx_t *ctx, struct sl_state *st);
+  int (*state_list_append)(sl_ctx_t *ctx, struct sl_state *st, const void *value, size_t len);
+  int (*state_list_count)(sl_ctx_t *ctx, struct sl_state *st, size_t *out);
+  int (*state_list_get)(sl_ctx_t *ctx, struct sl_state *st, size_t i, sl_bytes_t *out);
+  int (*state_list_trim_front)(sl_ctx_t *ctx, struct sl_state *st, size_t n);
+  int (*state_map_get)(sl_ctx_t *ctx, struct sl_state *st, const void *mkey, size_t mkey_len,
+                       sl_bytes_t *out);
+  int (*state_map_put)(sl_ctx_t *ctx, struct sl_state *st, const void *mkey, size_t mkey_len,
+                       const void *value, size_t len);
+  int (*state_map_remove)(sl_ctx_t *ctx, struct sl_state *st, const void *mkey, size_t mkey_len);
+  int (*state_map_next)(sl_ctx_t *ctx, struct sl_state *st, size_t *cursor, sl_bytes_t *mkey,
+                        sl_bytes_t *value);
+  int (*op_state_put)(sl_ctx_t *ctx, const char *name, const void *value, size_t len);
+  int (*op_state_get)(sl_ctx_t *ctx, const char *name, sl_bytes_t *out);
+  uint64_t (*checkpoint_restored)(sl_ctx_t *ctx);
+  int64_t (*checkpoint_interval_ms)(sl_ctx_t *ctx);
+  /* ABI 1.2 ends here. */
 } sl_host_api_t;
 
 /**
@@ -487,6 +545,132 @@ static inline size_t sl_config_count(sl_ctx_t *ctx) { return SL__HOST(ctx)->conf
 /** 1.1: entry i (0 <= i < sl_config_count()); 0, or SL_EINVAL out of range. */
 static inline int sl_config_at(sl_ctx_t *ctx, size_t i, sl_config_entry_t *out) {
   return SL__HOST(ctx)->config_at(ctx, i, out);
+}
+
+/* ------------------------------------------------ Keyed state (1.2) */
+
+/*
+ * Keyed state belongs to a node whose input is partitioned with `key_by`.
+ * It is scoped to the current key: the key of the record being processed
+ * (and, with timers, the key of the timer firing). Declare each state once,
+ * in open(), by name; the name identifies it in checkpoints and savepoints,
+ * so keep it stable across versions of the operator. The host saves and
+ * restores it, laid out by key group so that it follows its keys when the
+ * node's parallelism changes.
+ *
+ * Values are byte strings. A value read (sl_bytes_t) is owned by the host
+ * and valid until the next state call of this instance or the end of the
+ * callback, whichever comes first: copy what you keep.
+ *
+ * TTL: with ttl_ms > 0 an entry expires ttl_ms of processing time after it
+ * was last written; an expired entry reads as absent and is dropped from
+ * checkpoints. 0 = never expires.
+ *
+ * The state calls work inside process()/process_batch() (a current key
+ * exists); elsewhere they return SL_ESTATE. All return 0, SL_ENOTFOUND
+ * (nothing for this key), or a negative error.
+ */
+
+/**
+ * Declare a keyed state (in open() only). Returns a handle valid until
+ * close(), or NULL: the node has no `key_by`, the name is empty or was
+ * declared with another kind, or this is not open(). The job then fails
+ * to start with a message naming the node (fail open() when NULL).
+ */
+static inline sl_state_t *sl_state_declare(sl_ctx_t *ctx, const char *name, sl_state_kind_t kind,
+                                           int64_t ttl_ms) {
+  return SL__HOST(ctx)->state_declare(ctx, name, kind, ttl_ms);
+}
+/** Value state: the current key's value. */
+static inline int sl_state_get(sl_ctx_t *ctx, sl_state_t *st, sl_bytes_t *out) {
+  return SL__HOST(ctx)->state_get(ctx, st, out);
+}
+/** Value state: set the current key's value (copied). */
+static inline int sl_state_put(sl_ctx_t *ctx, sl_state_t *st, const void *value, size_t len) {
+  return SL__HOST(ctx)->state_put(ctx, st, value, len);
+}
+/** Any kind: remove the current key's entry (value, whole list or whole map). */
+static inline int sl_state_clear(sl_ctx_t *ctx, sl_state_t *st) {
+  return SL__HOST(ctx)->state_clear(ctx, st);
+}
+/** List state: append a value (copied) at the end. */
+static inline int sl_state_list_append(sl_ctx_t *ctx, sl_state_t *st, const void *value,
+                                       size_t len) {
+  return SL__HOST(ctx)->state_list_append(ctx, st, value, len);
+}
+/** List state: number of values (0 when absent). */
+static inline int sl_state_list_count(sl_ctx_t *ctx, sl_state_t *st, size_t *out) {
+  return SL__HOST(ctx)->state_list_count(ctx, st, out);
+}
+/** List state: value i, oldest first; SL_ENOTFOUND past the end. */
+static inline int sl_state_list_get(sl_ctx_t *ctx, sl_state_t *st, size_t i, sl_bytes_t *out) {
+  return SL__HOST(ctx)->state_list_get(ctx, st, i, out);
+}
+/** List state: drop the n oldest values (all of them when n >= count). */
+static inline int sl_state_list_trim_front(sl_ctx_t *ctx, sl_state_t *st, size_t n) {
+  return SL__HOST(ctx)->state_list_trim_front(ctx, st, n);
+}
+/** Map state: the value under mkey. */
+static inline int sl_state_map_get(sl_ctx_t *ctx, sl_state_t *st, const void *mkey,
+                                   size_t mkey_len, sl_bytes_t *out) {
+  return SL__HOST(ctx)->state_map_get(ctx, st, mkey, mkey_len, out);
+}
+/** Map state: set mkey to value (both copied). */
+static inline int sl_state_map_put(sl_ctx_t *ctx, sl_state_t *st, const void *mkey,
+                                   size_t mkey_len, const void *value, size_t len) {
+  return SL__HOST(ctx)->state_map_put(ctx, st, mkey, mkey_len, value, len);
+}
+/** Map state: remove mkey (SL_ENOTFOUND when absent). */
+static inline int sl_state_map_remove(sl_ctx_t *ctx, sl_state_t *st, const void *mkey,
+                                      size_t mkey_len) {
+  return SL__HOST(ctx)->state_map_remove(ctx, st, mkey, mkey_len);
+}
+/**
+ * Map state: iterate. Set *cursor = 0, then call until it returns SL_DONE;
+ * each 0 return gives one entry (in no particular order). Do not modify the
+ * map between calls of one iteration.
+ */
+static inline int sl_state_map_next(sl_ctx_t *ctx, sl_state_t *st, size_t *cursor,
+                                    sl_bytes_t *mkey, sl_bytes_t *value) {
+  return SL__HOST(ctx)->state_map_next(ctx, st, cursor, mkey, value);
+}
+
+/* ------------------------------------ Operator state, checkpoints (1.2) */
+
+/**
+ * Operator (non-keyed) state of this instance: a named byte string, for
+ * what belongs to the instance rather than to a key (a source's position, a
+ * sink's pending transaction). Put it in snapshot(); the host stores it in
+ * the checkpoint. Returns 0 or a negative error.
+ */
+static inline int sl_op_state_put(sl_ctx_t *ctx, const char *name, const void *value, size_t len) {
+  return SL__HOST(ctx)->op_state_put(ctx, name, value, len);
+}
+/**
+ * The value `name` had in the checkpoint the job resumed from (read it in
+ * open()). SL_ENOTFOUND on a fresh start or when it was never put. Owned by
+ * the host, valid until open() returns.
+ */
+static inline int sl_op_state_get(sl_ctx_t *ctx, const char *name, sl_bytes_t *out) {
+  return SL__HOST(ctx)->op_state_get(ctx, name, out);
+}
+/**
+ * Id of the checkpoint the job resumed from, 0 on a fresh start. That
+ * checkpoint is complete: in open(), a two-phase-commit sink commits what
+ * its restored state says it prepared for it (again, idempotently) and
+ * discards whatever it prepared later (work of a checkpoint that never
+ * completed, which will be replayed).
+ */
+static inline uint64_t sl_checkpoint_restored(sl_ctx_t *ctx) {
+  return SL__HOST(ctx)->checkpoint_restored(ctx);
+}
+/**
+ * The job's checkpoint interval in milliseconds, 0 when checkpoints are
+ * off. A transactional sink writes through directly when they are off
+ * (nothing would ever commit otherwise).
+ */
+static inline int64_t sl_checkpoint_interval_ms(sl_ctx_t *ctx) {
+  return SL__HOST(ctx)->checkpoint_interval_ms(ctx);
 }
 
 /** Text of an SDK code (negative error or flow-control code). Static storage. */

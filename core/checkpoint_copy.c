@@ -1,0 +1,153 @@
+/*
+ * checkpoint_copy.c - copy a complete checkpoint directory elsewhere (a
+ * savepoint) by hard links: checkpoint files are never modified once
+ * written, so a link is a copy that costs nothing. Where a link is not
+ * possible (another filesystem), the bytes are copied. The copy is built
+ * under DST.tmp and renamed to DST when whole.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+
+static int copy_bytes(const char *src, const char *dst) {
+  int in = open(src, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return errno;
+  int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (out < 0) {
+    int e = errno;
+    close(in);
+    return e;
+  }
+  char buf[1 << 16];
+  int e = 0;
+  for (;;) {
+    ssize_t r = read(in, buf, sizeof(buf));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      e = errno;
+      break;
+    }
+    if (r == 0) break;
+    for (ssize_t off = 0; off < r;) {
+      ssize_t w = write(out, buf + off, (size_t)(r - off));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        e = w < 0 ? errno : EIO;
+        break;
+      }
+      off += w;
+    }
+    if (e) break;
+  }
+  if (!e && fsync(out) != 0) e = errno;
+  if (close(out) != 0 && !e) e = errno;
+  close(in);
+  return e;
+}
+
+static int sync_dir(const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int e = fsync(fd) != 0 ? errno : 0;
+  close(fd);
+  return e;
+}
+
+static int copy_tree(const char *src, const char *dst, char *err, size_t errlen) {
+  if (mkdir(dst, 0755) != 0) {
+    snprintf(err, errlen, "cannot create %s: %s", dst, strerror(errno));
+    return -1;
+  }
+  DIR *d = opendir(src);
+  if (!d) {
+    snprintf(err, errlen, "cannot read %s: %s", src, strerror(errno));
+    return -1;
+  }
+  int rc = 0;
+  struct dirent *de;
+  while (rc == 0 && (de = readdir(d))) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    char *s = sl_xasprintf("%s/%s", src, de->d_name);
+    char *t = sl_xasprintf("%s/%s", dst, de->d_name);
+    struct stat st;
+    if (lstat(s, &st) != 0) {
+      snprintf(err, errlen, "cannot stat %s: %s", s, strerror(errno));
+      rc = -1;
+    } else if (S_ISDIR(st.st_mode)) {
+      rc = copy_tree(s, t, err, errlen);
+    } else if (link(s, t) != 0) {
+      int e = errno == EXDEV || errno == EPERM || errno == EMLINK ? copy_bytes(s, t) : errno;
+      if (e) {
+        snprintf(err, errlen, "cannot copy %s to %s: %s", s, t, strerror(e));
+        rc = -1;
+      }
+    }
+    free(s);
+    free(t);
+  }
+  closedir(d);
+  if (rc == 0) {
+    int e = sync_dir(dst);
+    if (e) {
+      snprintf(err, errlen, "cannot sync %s: %s", dst, strerror(e));
+      rc = -1;
+    }
+  }
+  return rc;
+}
+
+static void remove_tree(const char *path) {
+  DIR *d = opendir(path);
+  if (d) {
+    struct dirent *de;
+    while ((de = readdir(d))) {
+      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+      char *p = sl_xasprintf("%s/%s", path, de->d_name);
+      struct stat st;
+      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+        remove_tree(p);
+      else
+        unlink(p);
+      free(p);
+    }
+    closedir(d);
+  }
+  rmdir(path);
+}
+
+int sl_ckpt_link_copy(const char *src, const char *dst, char *err, size_t errlen) {
+  struct stat st;
+  if (stat(dst, &st) == 0) {
+    snprintf(err, errlen, "savepoint directory %s already exists", dst);
+    return -1;
+  }
+  char *tmp = sl_xasprintf("%s.tmp", dst);
+  remove_tree(tmp);
+  int rc = copy_tree(src, tmp, err, errlen);
+  if (rc == 0 && rename(tmp, dst) != 0) {
+    snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
+    rc = -1;
+  }
+  if (rc != 0) remove_tree(tmp);
+  if (rc == 0) {
+    char *parent = sl_xstrdup(dst);
+    char *slash = strrchr(parent, '/');
+    if (slash) {
+      *slash = 0;
+      (void)sync_dir(*parent ? parent : "/");
+    } else {
+      (void)sync_dir(".");
+    }
+    free(parent);
+  }
+  free(tmp);
+  return rc;
+}

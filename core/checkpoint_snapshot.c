@@ -1,0 +1,66 @@
+/*
+ * checkpoint_snapshot.c - what a task does when a barrier reaches it:
+ * call its operators' snapshot() callbacks and freeze their state. Runs on
+ * the task's thread (or the main thread for the final checkpoint); every
+ * step here is cheap, the serialization happens on the coordinator thread.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "log.h"
+
+struct sl_keyed_state *sl_instance_keyed_state(sl_op_instance_t *inst) {
+  if (inst->ks) return inst->ks;
+  if (!inst->node->key_by) return NULL;
+  /* Subtask c of p owns the key groups g with floor(g * p / G) == c, the
+   * range the key_by router sends it (task.c). */
+  uint64_t g = inst->job->dag->settings.max_key_groups;
+  uint64_t p = inst->parallelism ? inst->parallelism : 1;
+  uint64_t c = inst->subtask;
+  uint32_t begin = (uint32_t)((c * g + p - 1) / p);
+  uint32_t end = (uint32_t)(((c + 1) * g + p - 1) / p);
+  inst->ks = sl_keyed_state_new_memory((uint32_t)g, begin, end);
+  return inst->ks;
+}
+
+void sl_ckpt_parts_free(sl_ckpt_part_t *parts, uint32_t n) {
+  if (!parts) return;
+  for (uint32_t i = 0; i < n; i++) {
+    sl_buf_free(&parts[i].op_state);
+    if (parts[i].keyed) sl_state_snapshot_release(parts[i].keyed);
+  }
+  free(parts);
+}
+
+int sl_ckpt_snapshot_task(sl_task_t *t, uint64_t id, sl_ckpt_part_t **parts_out) {
+  sl_ckpt_part_t *parts = sl_xcalloc(t->op_count, sizeof(sl_ckpt_part_t));
+  for (uint32_t o = 0; o < t->op_count; o++) {
+    sl_op_instance_t *inst = t->ops[o];
+    parts[o].inst = inst;
+    if (SL_OPERATOR_HAS(inst->op, snapshot) && inst->op->snapshot) {
+      inst->error_set = false;
+      int rc = inst->op->snapshot((sl_ctx_t *)inst, inst->state, id);
+      if (rc < 0) {
+        sl_job_fail(t->job, "node '%s' (operator '%s'), task %u: snapshot for checkpoint %llu failed: %s",
+                    inst->node->name, inst->op->name, inst->subtask, (unsigned long long)id,
+                    inst->error_set ? inst->error : sl_error_text(rc));
+        sl_ckpt_parts_free(parts, t->op_count);
+        return -1;
+      }
+    }
+    sl_op_state_write(inst->op_state, &parts[o].op_state);
+    if (inst->ks) {
+      parts[o].keyed = sl_keyed_state_snapshot_begin(inst->ks);
+      if (!parts[o].keyed) {
+        sl_job_fail(t->job, "node '%s', task %u: cannot freeze keyed state for checkpoint %llu (a "
+                    "previous snapshot is still being written)",
+                    inst->node->name, inst->subtask, (unsigned long long)id);
+        sl_ckpt_parts_free(parts, t->op_count);
+        return -1;
+      }
+    }
+  }
+  *parts_out = parts;
+  return 0;
+}

@@ -1,0 +1,491 @@
+/*
+ * checkpoint_store.c - checkpoints on disk: writing one, reading one back
+ * with every checksum verified, finding the newest valid one, pruning.
+ *
+ * Layout:  <root>/chk-000000000042/
+ *              <node>.<subtask>.snap   one per operator instance
+ *              MANIFEST                written last: the checkpoint exists
+ *                                      only once this file does
+ *
+ * A .snap file, little-endian:
+ *   "SLSNAP01"  u64 op_state_len  op_state  u64 keyed_len  keyed
+ * (op_state: op_state.c's format; keyed: the state backend's own format).
+ *
+ * MANIFEST is text, one record per line, its last line a checksum of all
+ * the lines before it, so a truncated or edited manifest is detected:
+ *   sluice-checkpoint 1
+ *   id 42
+ *   kind checkpoint
+ *   job clickstream
+ *   max_key_groups 128
+ *   created_ms 1700000000000
+ *   node <name> <parallelism> <keyed 0|1>
+ *   file <node> <subtask> <file name> <size> <xxh3-64 hex>
+ *   checksum <xxh3-64 hex of everything above>
+ *
+ * Durability: each .snap is fsynced, the manifest is written to
+ * MANIFEST.tmp, fsynced, renamed to MANIFEST, and the directory fsynced.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "checkpoint.h"
+#include "log.h"
+
+#define SNAP_MAGIC "SLSNAP01"
+#define MANIFEST_MAX (16u << 20)
+
+static char *ckpt_dir_name(const char *root, uint64_t id) {
+  return sl_xasprintf("%s/chk-%012" PRIu64, root, id);
+}
+
+static int write_all_fd(int fd, const void *p, size_t n) {
+  const char *c = p;
+  while (n) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? errno : EIO;
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Write a whole file and fsync it. 0 or an errno. */
+static int write_file_synced(const char *path, const void *p, size_t n) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno;
+  int e = write_all_fd(fd, p, n);
+  if (!e && fsync(fd) != 0) e = errno;
+  if (close(fd) != 0 && !e) e = errno;
+  return e;
+}
+
+static int fsync_dir(const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int e = fsync(fd) != 0 ? errno : 0;
+  close(fd);
+  return e;
+}
+
+/* Remove a checkpoint directory (plain files only). */
+static void remove_dir(const char *path) {
+  DIR *d = opendir(path);
+  if (d) {
+    struct dirent *de;
+    while ((de = readdir(d))) {
+      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+      char *f = sl_xasprintf("%s/%s", path, de->d_name);
+      unlink(f);
+      free(f);
+    }
+    closedir(d);
+  }
+  rmdir(path);
+}
+
+/* ------------------------------------------------------------ writing */
+
+static void append_snap_file(sl_buf_t *b, const sl_buf_t *op_state, const sl_buf_t *keyed) {
+  sl_buf_append(b, SNAP_MAGIC, 8);
+  sl_buf_append_u64(b, op_state->len);
+  sl_buf_append(b, op_state->data, op_state->len);
+  sl_buf_append_u64(b, keyed->len);
+  sl_buf_append(b, keyed->data, keyed->len);
+}
+
+static void manifest_text(sl_buf_t *m, const sl_job_t *job, uint64_t id, const char *kind,
+                          const sl_ckpt_file_t *files, uint32_t n) {
+  const sl_plan_t *plan = job->plan;
+  const sl_dag_t *dag = job->dag;
+  char line[1024];
+  int k = snprintf(line, sizeof(line),
+                   "sluice-checkpoint 1\nid %" PRIu64 "\nkind %s\njob %s\nmax_key_groups %u\n"
+                   "created_ms %" PRId64 "\n",
+                   id, kind, dag->name, dag->settings.max_key_groups, sl_wall_ms());
+  sl_buf_append(m, line, (size_t)k);
+  for (size_t i = 0; i < dag->node_count; i++) {
+    const sl_dag_node_t *node = &dag->nodes[i];
+    k = snprintf(line, sizeof(line), "node %s %u %d\n", node->name, sl_dag_node_parallelism(node),
+                 node->key_by ? 1 : 0);
+    sl_buf_append(m, line, (size_t)k);
+  }
+  (void)plan;
+  for (uint32_t i = 0; i < n; i++) {
+    k = snprintf(line, sizeof(line), "file %s %u %s %" PRIu64 " %016" PRIx64 "\n", files[i].node,
+                 files[i].subtask, files[i].name, files[i].size, files[i].hash);
+    sl_buf_append(m, line, (size_t)k);
+  }
+  k = snprintf(line, sizeof(line), "checksum %016" PRIx64 "\n",
+               (uint64_t)XXH3_64bits(m->data, m->len));
+  sl_buf_append(m, line, (size_t)k);
+}
+
+int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind,
+                  sl_ckpt_part_t *parts, uint32_t n, uint64_t *bytes, char *err, size_t errlen) {
+  char *dir = ckpt_dir_name(root, id);
+  sl_ckpt_file_t *files = sl_xcalloc(n ? n : 1, sizeof(sl_ckpt_file_t));
+  sl_buf_t file = {0}, keyed = {0}, man = {0};
+  uint64_t total = 0;
+  int ok = 0;
+  remove_dir(dir); /* an attempt abandoned earlier with the same id */
+  if (mkdir(dir, 0755) != 0) {
+    snprintf(err, errlen, "checkpoint %" PRIu64 ": cannot create %s: %s", id, dir, strerror(errno));
+    goto out;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    sl_op_instance_t *inst = parts[i].inst;
+    keyed.len = 0;
+    if (parts[i].keyed) {
+      char kerr[256] = "";
+      if (sl_state_snapshot_write(parts[i].keyed, &keyed, kerr, sizeof(kerr)) != 0) {
+        snprintf(err, errlen, "checkpoint %" PRIu64 ": node '%s' task %u: keyed state: %s", id,
+                 inst->node->name, inst->subtask, kerr);
+        goto out;
+      }
+      sl_state_snapshot_release(parts[i].keyed);
+      parts[i].keyed = NULL;
+    }
+    file.len = 0;
+    append_snap_file(&file, &parts[i].op_state, &keyed);
+    files[i].node = inst->node->name;
+    files[i].subtask = inst->subtask;
+    files[i].name = sl_xasprintf("%s.%u.snap", inst->node->name, inst->subtask);
+    files[i].size = file.len;
+    files[i].hash = XXH3_64bits(file.data, file.len);
+    char *path = sl_xasprintf("%s/%s", dir, files[i].name);
+    int e = write_file_synced(path, file.data, file.len);
+    if (e) {
+      snprintf(err, errlen, "checkpoint %" PRIu64 ": writing %s: %s", id, path, strerror(e));
+      free(path);
+      goto out;
+    }
+    free(path);
+    total += file.len;
+  }
+  manifest_text(&man, job, id, kind, files, n);
+  char *tmp = sl_xasprintf("%s/MANIFEST.tmp", dir);
+  char *final = sl_xasprintf("%s/MANIFEST", dir);
+  int e = write_file_synced(tmp, man.data, man.len);
+  if (!e) {
+    sl_fault_point("manifest", id);
+    if (rename(tmp, final) != 0) e = errno;
+  }
+  if (!e) e = fsync_dir(dir);
+  if (!e) e = fsync_dir(root);
+  if (e) snprintf(err, errlen, "checkpoint %" PRIu64 ": writing %s: %s", id, final, strerror(e));
+  free(tmp);
+  free(final);
+  if (e) goto out;
+  sl_fault_point("rename", id);
+  total += man.len;
+  *bytes = total;
+  ok = 1;
+out:
+  if (!ok) remove_dir(dir); /* never leave a partial checkpoint that looks like one */
+  for (uint32_t i = 0; i < n; i++) free(files[i].name);
+  free(files);
+  sl_buf_free(&file);
+  sl_buf_free(&keyed);
+  sl_buf_free(&man);
+  free(dir);
+  return ok ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ listing */
+
+/* Ids of chk-* directories in root, newest first. */
+static uint64_t *list_ids(const char *root, uint32_t *count) {
+  *count = 0;
+  DIR *d = opendir(root);
+  if (!d) return NULL;
+  uint64_t *ids = NULL;
+  uint32_t n = 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (strncmp(de->d_name, "chk-", 4) != 0) continue;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(de->d_name + 4, &end, 10);
+    if (*end || errno || v == 0 || de->d_name[4] == 0) continue;
+    ids = sl_xrealloc(ids, (n + 1) * sizeof(uint64_t));
+    ids[n++] = v;
+  }
+  closedir(d);
+  for (uint32_t i = 1; i < n; i++) /* insertion sort, descending: few entries */
+    for (uint32_t j = i; j > 0 && ids[j] > ids[j - 1]; j--) {
+      uint64_t x = ids[j];
+      ids[j] = ids[j - 1];
+      ids[j - 1] = x;
+    }
+  *count = n;
+  return ids;
+}
+
+uint64_t sl_ckpt_newest_id(const char *root) {
+  uint32_t n;
+  uint64_t *ids = list_ids(root, &n);
+  uint64_t v = n ? ids[0] : 0;
+  free(ids);
+  return v;
+}
+
+static int has_manifest(const char *root, uint64_t id) {
+  char *p = sl_xasprintf("%s/chk-%012" PRIu64 "/MANIFEST", root, id);
+  struct stat st;
+  int r = stat(p, &st) == 0;
+  free(p);
+  return r;
+}
+
+void sl_ckpt_prune(const char *root, uint32_t keep, uint64_t newest) {
+  uint32_t n;
+  uint64_t *ids = list_ids(root, &n);
+  uint32_t complete = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (ids[i] > newest) continue; /* not ours to judge */
+    int whole = has_manifest(root, ids[i]);
+    if (whole && ++complete <= keep) continue;
+    if (!whole && ids[i] == newest) continue;
+    char *dir = ckpt_dir_name(root, ids[i]);
+    remove_dir(dir);
+    free(dir);
+  }
+  free(ids);
+}
+
+/* ------------------------------------------------------------ reading */
+
+void sl_ckpt_manifest_free(sl_ckpt_manifest_t *m) {
+  if (!m) return;
+  free(m->kind);
+  free(m->job);
+  for (uint32_t i = 0; i < m->node_count; i++) free(m->nodes[i].name);
+  free(m->nodes);
+  for (uint32_t i = 0; i < m->file_count; i++) {
+    free(m->files[i].node);
+    free(m->files[i].name);
+    free(m->files[i].data);
+  }
+  free(m->files);
+  free(m->dir);
+  free(m);
+}
+
+static unsigned char *read_whole(const char *path, size_t max, size_t *len, int *err) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *err = errno;
+    return NULL;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || (size_t)st.st_size > max) {
+    *err = fstat(fd, &st) != 0 ? errno : EFBIG;
+    close(fd);
+    return NULL;
+  }
+  size_t n = (size_t)st.st_size;
+  unsigned char *buf = sl_xmalloc(n + 1);
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  close(fd);
+  buf[got] = 0;
+  *len = got;
+  return buf;
+}
+
+static int valid_name(const char *s) {
+  if (!*s || strlen(s) > 255) return 0;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+          *s == '_' || *s == '-' || *s == '.'))
+      return 0;
+  return 1;
+}
+
+/* Parse MANIFEST text into m. -1 with a message naming the line. */
+static int parse_manifest(char *text, size_t len, sl_ckpt_manifest_t *m, char *err, size_t errlen) {
+  if (memchr(text, 0, len)) {
+    snprintf(err, errlen, "MANIFEST contains a NUL byte");
+    return -1;
+  }
+  /* The checksum line covers everything before it. */
+  char *cs = NULL;
+  for (char *p = text; (p = strstr(p, "checksum ")); p++)
+    if (p == text || p[-1] == '\n') cs = p;
+  if (!cs) {
+    snprintf(err, errlen, "MANIFEST has no checksum line (truncated?)");
+    return -1;
+  }
+  uint64_t want = XXH3_64bits(text, (size_t)(cs - text));
+  char *end;
+  unsigned long long got = strtoull(cs + 9, &end, 16);
+  if (end == cs + 9 || *end != '\n' || end[1] != 0) {
+    snprintf(err, errlen, "MANIFEST checksum line is malformed or not the last line");
+    return -1;
+  }
+  if (got != want) {
+    snprintf(err, errlen, "MANIFEST checksum mismatch (the file was altered or truncated)");
+    return -1;
+  }
+  *cs = 0;
+  int lineno = 0, have_header = 0, have_id = 0;
+  for (char *save = NULL, *ln = strtok_r(text, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+    lineno++;
+    char a[256], b[256], c[256];
+    unsigned long long u1, u2;
+    long long ll;
+    unsigned v1;
+    int d1;
+    if (lineno == 1) {
+      if (strcmp(ln, "sluice-checkpoint 1") != 0) {
+        snprintf(err, errlen, "MANIFEST line 1: not a Sluice checkpoint manifest of version 1");
+        return -1;
+      }
+      have_header = 1;
+    } else if (sscanf(ln, "id %llu", &u1) == 1) {
+      m->id = u1;
+      have_id = 1;
+    } else if (sscanf(ln, "kind %255s", a) == 1) {
+      free(m->kind);
+      m->kind = sl_xstrdup(a);
+    } else if (sscanf(ln, "job %255s", a) == 1) {
+      free(m->job);
+      m->job = sl_xstrdup(a);
+    } else if (sscanf(ln, "max_key_groups %u", &v1) == 1) {
+      m->max_key_groups = v1;
+    } else if (sscanf(ln, "created_ms %lld", &ll) == 1) {
+      m->created_ms = ll;
+    } else if (sscanf(ln, "node %255s %u %d", a, &v1, &d1) == 3 && valid_name(a)) {
+      m->nodes = sl_xrealloc(m->nodes, (m->node_count + 1) * sizeof(sl_ckpt_node_t));
+      m->nodes[m->node_count++] = (sl_ckpt_node_t){sl_xstrdup(a), v1, d1 != 0};
+    } else if (sscanf(ln, "file %255s %u %255s %llu %255s", a, &v1, b, &u1, c) == 5 &&
+               valid_name(a) && valid_name(b) && strchr(b, '/') == NULL) {
+      u2 = strtoull(c, &end, 16);
+      if (*end) goto bad;
+      m->files = sl_xrealloc(m->files, (m->file_count + 1) * sizeof(sl_ckpt_file_t));
+      m->files[m->file_count++] =
+          (sl_ckpt_file_t){sl_xstrdup(a), v1, sl_xstrdup(b), u1, u2, NULL};
+    } else {
+      goto bad;
+    }
+    continue;
+  bad:
+    snprintf(err, errlen, "MANIFEST line %d is malformed: %.80s", lineno, ln);
+    return -1;
+  }
+  if (!have_header || !have_id || !m->kind || !m->max_key_groups) {
+    snprintf(err, errlen, "MANIFEST lacks its header, id, kind or max_key_groups");
+    return -1;
+  }
+  return 0;
+}
+
+/* Check one .snap file's framing (the contents are checked at restore). */
+static int check_snap(const sl_ckpt_file_t *f, char *err, size_t errlen) {
+  const unsigned char *p = f->data;
+  size_t n = f->size;
+  if (n < 8 + 8 || memcmp(p, SNAP_MAGIC, 8) != 0) {
+    snprintf(err, errlen, "%s: not a Sluice snapshot file", f->name);
+    return -1;
+  }
+  return 0;
+}
+
+int sl_ckpt_load_dir(const char *dir, sl_ckpt_manifest_t **out, char *err, size_t errlen) {
+  *out = NULL;
+  char *mp = sl_xasprintf("%s/MANIFEST", dir);
+  size_t len = 0;
+  int e = 0;
+  char *text = (char *)read_whole(mp, MANIFEST_MAX, &len, &e);
+  free(mp);
+  if (!text) {
+    snprintf(err, errlen, "cannot read MANIFEST: %s", strerror(e));
+    return -1;
+  }
+  sl_ckpt_manifest_t *m = sl_xcalloc(1, sizeof(*m));
+  m->dir = sl_xstrdup(dir);
+  if (parse_manifest(text, len, m, err, errlen) != 0) {
+    free(text);
+    sl_ckpt_manifest_free(m);
+    return -1;
+  }
+  free(text);
+  for (uint32_t i = 0; i < m->file_count; i++) {
+    sl_ckpt_file_t *f = &m->files[i];
+    char *fp = sl_xasprintf("%s/%s", dir, f->name);
+    size_t got = 0;
+    f->data = read_whole(fp, SIZE_MAX / 2, &got, &e);
+    free(fp);
+    if (!f->data) {
+      snprintf(err, errlen, "file %s listed in the MANIFEST cannot be read: %s", f->name,
+               strerror(e));
+      goto fail;
+    }
+    if (got != f->size) {
+      snprintf(err, errlen, "file %s has %zu bytes, the MANIFEST says %" PRIu64, f->name, got,
+               f->size);
+      goto fail;
+    }
+    if (XXH3_64bits(f->data, got) != f->hash) {
+      snprintf(err, errlen, "file %s does not match its checksum (corrupted)", f->name);
+      goto fail;
+    }
+    if (check_snap(f, err, errlen) != 0) goto fail;
+  }
+  *out = m;
+  return 0;
+fail:
+  sl_ckpt_manifest_free(m);
+  return -1;
+}
+
+sl_ckpt_manifest_t *sl_ckpt_load_latest(const char *root, char *err, size_t errlen) {
+  err[0] = 0;
+  struct stat st;
+  if (stat(root, &st) != 0) return NULL; /* no directory yet: a fresh start */
+  if (!S_ISDIR(st.st_mode)) {
+    snprintf(err, errlen, "checkpoint directory %s is not a directory", root);
+    return NULL;
+  }
+  uint32_t n;
+  uint64_t *ids = list_ids(root, &n);
+  sl_ckpt_manifest_t *found = NULL;
+  for (uint32_t i = 0; i < n && !found; i++) {
+    char *dir = ckpt_dir_name(root, ids[i]);
+    if (!has_manifest(root, ids[i])) {
+      sl_log_msg(SL_LOG_INFO, "checkpoints", "%s never completed (no MANIFEST); ignoring it", dir);
+    } else {
+      char why[512];
+      sl_ckpt_manifest_t *m = NULL;
+      if (sl_ckpt_load_dir(dir, &m, why, sizeof(why)) == 0 && m->id != ids[i]) {
+        snprintf(why, sizeof(why), "its MANIFEST says id %" PRIu64, m->id);
+        sl_ckpt_manifest_free(m);
+        m = NULL;
+      }
+      if (m)
+        found = m;
+      else
+        sl_log_msg(SL_LOG_WARN, "checkpoints", "checkpoint %s is damaged, falling back to an older one: %s",
+                   dir, why);
+    }
+    free(dir);
+  }
+  free(ids);
+  return found;
+}

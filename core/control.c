@@ -1,0 +1,237 @@
+/*
+ * control.c - see control.h. A small thread accepts one connection at a
+ * time; a request blocks it until the savepoint is written, which is fine:
+ * savepoints are taken one at a time anyway.
+ */
+#define _GNU_SOURCE
+#include "control.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "log.h"
+
+#define CONTROL_LINE_MAX 4096
+#define CONTROL_READ_MS 5000
+
+struct sl_control {
+  sl_job_t *job;
+  int fd;
+  char *path;
+  pthread_t thread;
+  _Atomic int stop;
+};
+
+static int socket_path(const char *dir, struct sockaddr_un *sa, char **path, char *err,
+                       size_t errlen) {
+  *path = sl_xasprintf("%s/control.sock", dir);
+  memset(sa, 0, sizeof(*sa));
+  sa->sun_family = AF_UNIX;
+  if (strlen(*path) >= sizeof(sa->sun_path)) {
+    snprintf(err, errlen, "control socket path %s is longer than %zu bytes", *path,
+             sizeof(sa->sun_path) - 1);
+    return -1;
+  }
+  memcpy(sa->sun_path, *path, strlen(*path) + 1);
+  return 0;
+}
+
+/* Read one line (without its newline) within a time limit. */
+static int read_line(int fd, char *buf, size_t len, int timeout_ms) {
+  size_t n = 0;
+  while (n + 1 < len) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = poll(&p, 1, timeout_ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    ssize_t got = read(fd, buf + n, 1);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return -1;
+    if (buf[n] == '\n') {
+      buf[n] = 0;
+      return 0;
+    }
+    n++;
+  }
+  return -1;
+}
+
+static void write_str(int fd, const char *s) {
+  size_t n = strlen(s);
+  while (n) {
+    ssize_t w = write(fd, s, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+static void serve(struct sl_control *c, int fd) {
+  char line[CONTROL_LINE_MAX], out[1200], reply[1300];
+  if (read_line(fd, line, sizeof(line), CONTROL_READ_MS) != 0) {
+    write_str(fd, "error no request line (expected 'savepoint [DIR]' or 'stop [DIR]')\n");
+    return;
+  }
+  const char *arg = NULL;
+  bool stop;
+  if (strncmp(line, "savepoint", 9) == 0 && (line[9] == 0 || line[9] == ' ')) {
+    stop = false;
+    arg = line[9] ? line + 10 : NULL;
+  } else if (strncmp(line, "stop", 4) == 0 && (line[4] == 0 || line[4] == ' ')) {
+    stop = true;
+    arg = line[4] ? line + 5 : NULL;
+  } else {
+    write_str(fd, "error unknown request (expected 'savepoint [DIR]' or 'stop [DIR]')\n");
+    return;
+  }
+  sl_log_msg(SL_LOG_INFO, "control", "%s requested%s%s", stop ? "stop with savepoint" : "savepoint",
+             arg && *arg ? " into " : "", arg && *arg ? arg : "");
+  int rc = sl_ckpt_savepoint(c->job, arg, stop, out, sizeof(out));
+  for (char *p = out; *p; p++)
+    if (*p == '\n') *p = ' ';
+  snprintf(reply, sizeof(reply), "%s %s\n", rc == 0 ? "ok" : "error", out);
+  write_str(fd, reply);
+}
+
+static void *control_main(void *arg) {
+  struct sl_control *c = arg;
+  while (!atomic_load(&c->stop)) {
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int r = poll(&p, 1, 100);
+    if (r <= 0) continue;
+    int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    serve(c, fd);
+    close(fd);
+  }
+  return NULL;
+}
+
+int sl_control_check_free(const char *dir, char *err, size_t errlen) {
+  struct sockaddr_un sa;
+  char *path;
+  int rc = 0;
+  if (socket_path(dir, &sa, &path, err, errlen) == 0) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+      snprintf(err, errlen,
+               "another sluice job is running with checkpoint directory %s (its control socket "
+               "%s answers); two jobs must not share one",
+               dir, path);
+      rc = -1;
+    }
+    if (fd >= 0) close(fd);
+  }
+  free(path);
+  return rc;
+}
+
+int sl_control_start(sl_job_t *job, char *err, size_t errlen) {
+  const char *dir = job->dag->settings.checkpoint_dir;
+  if (!dir || !job->ckpt) return 0;
+  struct sockaddr_un sa;
+  char *path;
+  if (socket_path(dir, &sa, &path, err, errlen) != 0) {
+    sl_log_msg(SL_LOG_WARN, "control", "%s: savepoints on request are not available", err);
+    free(path);
+    return 0;
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    snprintf(err, errlen, "control socket: %s", strerror(errno));
+    free(path);
+    return -1;
+  }
+  /* A socket that answers belongs to another live job on the same directory. */
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+    snprintf(err, errlen,
+             "another sluice job is running with checkpoint directory %s (its control socket "
+             "%s answers); two jobs must not share one",
+             dir, path);
+    close(fd);
+    free(path);
+    return -1;
+  }
+  close(fd);
+  unlink(path); /* left by a job that died */
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  mode_t old = umask(0077);
+  int b = fd >= 0 ? bind(fd, (struct sockaddr *)&sa, sizeof(sa)) : -1;
+  umask(old);
+  if (b != 0 || listen(fd, 4) != 0) {
+    snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    free(path);
+    return -1;
+  }
+  struct sl_control *c = sl_xcalloc(1, sizeof(*c));
+  c->job = job;
+  c->fd = fd;
+  c->path = path;
+  if (pthread_create(&c->thread, NULL, control_main, c) != 0) {
+    snprintf(err, errlen, "cannot start the control thread");
+    close(fd);
+    unlink(path);
+    free(path);
+    free(c);
+    return -1;
+  }
+  job->control = c;
+  return 0;
+}
+
+void sl_control_stop(sl_job_t *job) {
+  struct sl_control *c = job->control;
+  if (!c) return;
+  atomic_store(&c->stop, 1);
+  pthread_join(c->thread, NULL);
+  close(c->fd);
+  unlink(c->path);
+  free(c->path);
+  free(c);
+  job->control = NULL;
+}
+
+int sl_control_request(const char *ckpt_dir, const char *request, char *out, size_t outlen) {
+  struct sockaddr_un sa;
+  char *path;
+  if (socket_path(ckpt_dir, &sa, &path, out, outlen) != 0) {
+    free(path);
+    return -1;
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    snprintf(out, outlen, "no running job answers on %s: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    free(path);
+    return -1;
+  }
+  free(path);
+  char req[CONTROL_LINE_MAX];
+  snprintf(req, sizeof(req), "%s\n", request);
+  write_str(fd, req);
+  char line[CONTROL_LINE_MAX];
+  /* A savepoint of a large state takes a while: wait up to an hour. */
+  int rc = read_line(fd, line, sizeof(line), 3600 * 1000);
+  close(fd);
+  if (rc != 0) {
+    snprintf(out, outlen, "the job closed the connection without an answer");
+    return -1;
+  }
+  if (strncmp(line, "ok ", 3) == 0) {
+    snprintf(out, outlen, "%s", line + 3);
+    return 0;
+  }
+  snprintf(out, outlen, "%s", strncmp(line, "error ", 6) == 0 ? line + 6 : line);
+  return -1;
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# e2e: exactly-once under SIGKILL. file_source (replayable by offset) ->
+# keyed running count (value state, key_by, 2 tasks) -> transactional
+# file_sink, checkpoints every 100 ms.
+#
+#  1. Random kills: each trial starts the job, SIGKILLs it at a random moment,
+#     restarts it until it completes, and compares the committed output with
+#     a reference computed here with awk: the same multiset of lines (every
+#     "key,n" exactly once: 0 duplicates, 0 losses). A trial counts only if a
+#     checkpoint completed before the kill (it says how many counted).
+#     SLUICE_CRASH_TRIALS sets the number (default 20; the long mode in
+#     docs/testing.md runs 200).
+#  2. A kill at each checkpoint phase (SLUICE_FAULT=phase:id): barrier,
+#     snapshot, manifest, rename, commit; the same check after the restart.
+#  3. What a kill leaves visible in the output file is committed output: it is
+#     a byte prefix of the output once the job has completed after restarts
+#     (a commit cut short by the kill may leave part of a line; recovery
+#     appends the same bytes again).
+source "$(dirname "$0")/lib.sh"
+: "${SLUICE_TEST_PLUGIN_DIR:?}"
+export LC_ALL=C
+T="$SLUICE_TEST_PLUGIN_DIR"
+TRIALS=${SLUICE_CRASH_TRIALS:-20}
+LINES=${SLUICE_CRASH_LINES:-1500000}
+
+awk -v n="$LINES" 'BEGIN { for (i = 0; i < n; i++) printf "{\"k\":\"k%d\",\"i\":%d}\n", (i * 7919) % 101, i }' > input.jsonl
+awk -F'"' '{ c[$4]++; print $4 "," c[$4] }' input.jsonl | sort > reference.txt
+
+cat > crash.yaml << EOF
+name: crash
+settings:
+  workers: 2
+  checkpoints: { interval: 100ms, dir: ./ckpt, keep: 3 }
+nodes:
+  src: { use: file_source, config: { path: input.jsonl } }
+  count: { use: "$T/stateful.so:running_count", from: src, key_by: k, parallelism: 2 }
+  out: { use: file_sink, from: count, config: { path: out.txt } }
+EOF
+
+reset_run() { rm -rf ckpt out.txt out.txt.pending-*; }
+
+# check_output LABEL: out.txt holds exactly the reference, and nothing is pending.
+check_output() {
+  sort out.txt > got.txt
+  if ! cmp -s got.txt reference.txt; then
+    local dup lost extra
+    dup=$(uniq -d got.txt | wc -l)
+    lost=$(comm -13 got.txt reference.txt | wc -l)
+    extra=$(comm -23 got.txt reference.txt | wc -l)
+    fail "$1: output differs from the reference: $dup duplicated, $lost lost, $extra unexpected lines"
+  fi
+  ls out.txt.pending-* > /dev/null 2>&1 && fail "$1: staging files left behind: $(ls out.txt.pending-*)"
+  return 0
+}
+
+# save_partial / check_partial LABEL: what a kill left visible is a byte
+# prefix of the final output (output, once visible, never changes).
+save_partial() { if [ -e out.txt ]; then cp out.txt partial.txt; else : > partial.txt; fi; }
+check_partial() {
+  local n
+  n=$(stat -c %s partial.txt)
+  cmp -s -n "$n" partial.txt out.txt || fail "$1: output visible after the kill ($n bytes) is not a prefix of the final output"
+}
+
+# finish LABEL: restart (more than once if needed) until the job completes.
+finish() {
+  for attempt in 1 2 3; do
+    set +e
+    timeout -k 5 120 "$SLUICE" run -q crash.yaml > run.out 2> run.err
+    local rc=$?
+    set -e
+    [ $rc -eq 0 ] && return 0
+    [ $rc -eq 124 ] && fail "$1: the restarted job hung"
+    sed 's/^/    | /' run.err >&3
+    fail "$1: the restarted job exited $rc"
+  done
+}
+
+completed_checkpoints() {
+  local m
+  m=$(compgen -G 'ckpt/chk-*/MANIFEST' || true)
+  [ -n "$m" ] && echo "$m" | wc -l || echo 0
+}
+
+# 0. The run without a crash gives the reference (and the run is long enough
+#    for checkpoints to happen).
+reset_run
+start=$(date +%s%N)
+finish "uninterrupted"
+check_output "uninterrupted"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+echo "uninterrupted run: ${ms} ms"
+
+# 1. Random kills.
+counted=0
+for trial in $(seq "$TRIALS"); do
+  reset_run
+  "$SLUICE" run -q crash.yaml > run.out 2> run.err &
+  pid=$!
+  # Somewhere between 150 ms and the length of an uninterrupted run.
+  delay=$(awk -v r=$RANDOM -v ms="$ms" 'BEGIN { printf "%.3f", (150 + (r % (ms > 200 ? ms : 200))) / 1000 }')
+  sleep "$delay"
+  kill -KILL $pid 2> /dev/null || true
+  wait $pid 2> /dev/null || true
+  had=$(completed_checkpoints)
+  save_partial
+  finish "trial $trial"
+  check_partial "trial $trial"
+  check_output "trial $trial (killed after ${delay}s, $had checkpoint(s) on disk)"
+  [ "$had" -gt 0 ] && counted=$((counted + 1))
+done
+echo "random kills: $counted of $TRIALS trials had a completed checkpoint before the kill"
+[ "$counted" -ge $(( TRIALS * 3 / 4 )) ] || fail "only $counted of $TRIALS trials counted: make the run longer"
+
+# 2. A kill at each phase of checkpoint 3 (two complete before it).
+for phase in barrier snapshot manifest rename commit; do
+  reset_run
+  set +e
+  SLUICE_FAULT="$phase:3" timeout -k 5 120 "$SLUICE" run -q crash.yaml > run.out 2> run.err
+  rc=$?
+  set -e
+  [ $rc -eq 137 ] || { sed 's/^/    | /' run.err >&3; fail "SLUICE_FAULT=$phase:3: expected a SIGKILL (137), got $rc"; }
+  grep -q "killing the process at $phase of checkpoint 3" run.err || fail "$phase: no fault message"
+  case $phase in
+    rename | commit) [ -e ckpt/chk-000000000003/MANIFEST ] || fail "$phase: checkpoint 3 should be complete" ;;
+    *) [ ! -e ckpt/chk-000000000003/MANIFEST ] || fail "$phase: checkpoint 3 should not be complete" ;;
+  esac
+  save_partial
+  finish "phase $phase"
+  check_partial "phase $phase"
+  check_output "phase $phase"
+done
+echo "phase kills: barrier snapshot manifest rename commit: all exact"
