@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "log.h"
@@ -160,6 +161,29 @@ void sl_ckpt_ack(sl_job_t *job, uint64_t id, sl_ckpt_part_t *parts, uint32_t n, 
   pthread_mutex_unlock(&c->mu);
 }
 
+/*
+ * fsync and close the descriptors operators handed over in snapshot()
+ * (sl_checkpoint_sync_fd): their prepared output must be durable before the
+ * manifest makes the checkpoint complete. 0, or -1 with a message.
+ */
+static int sync_handed_fds(sl_ckpt_part_t *parts, uint32_t n, uint64_t id, char *err, size_t errlen) {
+  int rc = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    sl_op_instance_t *inst = parts[i].inst;
+    for (uint32_t k = 0; k < inst->sync_fd_count; k++) {
+      int fd = inst->sync_fds[k];
+      if (rc == 0 && fsync(fd) != 0 && errno != EINVAL) {
+        snprintf(err, errlen, "checkpoint %" PRIu64 ": node '%s' task %u: fsync of a prepared file failed: %s",
+                 id, inst->node->name, inst->subtask, strerror(errno));
+        rc = -1;
+      }
+      close(fd);
+    }
+    inst->sync_fd_count = 0;
+  }
+  return rc;
+}
+
 /* Write the acknowledged checkpoint; lock held on entry and exit. */
 static void complete_pending(sl_ckpt_coord_t *c) {
   uint64_t id = c->pending;
@@ -173,8 +197,10 @@ static void complete_pending(sl_ckpt_coord_t *c) {
   char err[1024];
   uint64_t bytes = 0;
   bool savepoint = id == c->sp_id;
-  int rc = sl_ckpt_write(c->job, c->root, id, savepoint ? "savepoint" : "checkpoint", parts, n,
-                         &bytes, err, sizeof(err));
+  int rc = sync_handed_fds(parts, n, id, err, sizeof(err));
+  if (rc == 0)
+    rc = sl_ckpt_write(c->job, c->root, id, savepoint ? "savepoint" : "checkpoint", parts, n,
+                       &bytes, err, sizeof(err));
   sl_ckpt_parts_free(parts, n);
   uint64_t ms = (sl_mono_ns() - started) / 1000000;
   if (rc == 0 && savepoint) {
@@ -311,7 +337,8 @@ int sl_ckpt_final(sl_job_t *job, char *err, size_t errlen) {
     free(parts);
   }
   uint64_t bytes = 0;
-  int rc = sl_ckpt_write(job, c->root, id, "final", all, n, &bytes, err, errlen);
+  int rc = sync_handed_fds(all, n, id, err, errlen);
+  if (rc == 0) rc = sl_ckpt_write(job, c->root, id, "final", all, n, &bytes, err, errlen);
   sl_ckpt_parts_free(all, n);
   if (rc != 0) return -1;
   atomic_store(&job->ckpt_completed, id);

@@ -40,7 +40,9 @@ int sl_ckpt_snapshot_task(sl_task_t *t, uint64_t id, sl_ckpt_part_t **parts_out)
     parts[o].inst = inst;
     if (SL_OPERATOR_HAS(inst->op, snapshot) && inst->op->snapshot) {
       inst->error_set = false;
+      inst->in_snapshot = true;
       int rc = inst->op->snapshot((sl_ctx_t *)inst, inst->state, id);
+      inst->in_snapshot = false;
       if (rc < 0) {
         sl_job_fail(t->job, "node '%s' (operator '%s'), task %u: snapshot for checkpoint %llu failed: %s",
                     inst->node->name, inst->op->name, inst->subtask, (unsigned long long)id,

@@ -208,4 +208,5 @@ const sl_host_api_t sl_host_api = {
     .op_state_get = sl_host_op_state_get,
     .checkpoint_restored = sl_host_checkpoint_restored,
     .checkpoint_interval_ms = sl_host_checkpoint_interval_ms,
+    .checkpoint_sync_fd = sl_host_checkpoint_sync_fd,
 };

@@ -10,6 +10,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "host_state.h"
@@ -147,4 +148,16 @@ uint64_t sl_host_checkpoint_restored(sl_ctx_t *ctx) { return INST(ctx)->job->res
 int64_t sl_host_checkpoint_interval_ms(sl_ctx_t *ctx) {
   const sl_dag_settings_t *s = &INST(ctx)->job->dag->settings;
   return s->checkpoint_dir ? s->checkpoint_interval_ms : 0;
+}
+
+int sl_host_checkpoint_sync_fd(sl_ctx_t *ctx, int fd) {
+  sl_op_instance_t *inst = INST(ctx);
+  if (fd < 0) return SL_EINVAL;
+  if (!inst->in_snapshot) {
+    close(fd);
+    return SL_ESTATE;
+  }
+  inst->sync_fds = sl_xrealloc(inst->sync_fds, (inst->sync_fd_count + 1) * sizeof(int));
+  inst->sync_fds[inst->sync_fd_count++] = fd;
+  return 0;
 }

@@ -113,6 +113,9 @@ typedef struct sl_op_instance {
   struct sl_op_state *op_state;   /* named byte strings (sl_op_state_put), restored or put */
   bool in_open;                   /* sl_state_declare is allowed */
   bool ks_ttl;                    /* a declared state has a TTL: keep ks's clock current */
+  bool in_snapshot;               /* snapshot() is running: sl_checkpoint_sync_fd allowed */
+  int *sync_fds;                  /* handed over in snapshot(), fsynced by the checkpoint thread */
+  uint32_t sync_fd_count;
 } sl_op_instance_t;
 
 /* An input channel of a task and whether its END has arrived. */

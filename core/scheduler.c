@@ -245,6 +245,10 @@ void sl_job_free(sl_job_t *job) {
       inst->ks = NULL;
       sl_op_state_free(inst->op_state);
       inst->op_state = NULL;
+      for (uint32_t k = 0; k < inst->sync_fd_count; k++) close(inst->sync_fds[k]);
+      free(inst->sync_fds);
+      inst->sync_fds = NULL;
+      inst->sync_fd_count = 0;
     }
   }
   for (uint32_t i = 0; i < job->worker_count; i++) {

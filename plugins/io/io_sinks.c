@@ -28,9 +28,11 @@
  *    after a restore it appends, so records after the checkpoint appear twice;
  *  - exactly_once (default): a two-phase commit through staging files. The
  *    buffer is flushed to F.pending-<E>, E being the id of the checkpoint
- *    that will cover it. snapshot(N) fsyncs and closes that file (renamed to
- *    F.pending-<N> if the checkpoint ids skipped E) and records (N, size) in
- *    the prepared list: PREPARE. commit(M) appends every prepared file with
+ *    that will cover it. snapshot(N) hands that file (renamed to
+ *    F.pending-<N> if the checkpoint ids skipped E) and its directory to the
+ *    checkpoint thread, which fsyncs and closes them before checkpoint N can
+ *    complete (sl_checkpoint_sync_fd), and records (N, size) in the
+ *    prepared list: PREPARE. commit(M) appends every prepared file with
  *    id <= M to F at its known offset, fsyncs F, then unlinks the staging
  *    file: COMMIT. The operator state "file_sink" holds the length of F once
  *    everything committed so far is in it, and the prepared list; open()
@@ -879,9 +881,11 @@ static int file_sink_snapshot(sl_ctx_t *ctx, void *state, uint64_t checkpoint_id
   /* Writing through (without an interval only the final checkpoint comes
    * here): what the checkpoint covers goes to disk. */
   if (s->delivery != DELIVERY_EXACTLY_ONCE) {
-    rc = sync_fd(s->fd);
-    if (rc) {
-      sl_fail(ctx, "fsync of %s failed: %s", s->path, strerror(-rc));
+    /* The checkpoint thread fsyncs a duplicate: the task does not wait on the disk. */
+    int dupfd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+    if (dupfd < 0 || sl_checkpoint_sync_fd(ctx, dupfd) != 0) {
+      sl_fail(ctx, "handing %s to the checkpoint for fsync failed: %s", s->path,
+              dupfd < 0 ? strerror(errno) : "refused");
       return SL_EIO;
     }
     return SL_OK;
@@ -893,12 +897,14 @@ static int file_sink_snapshot(sl_ctx_t *ctx, void *state, uint64_t checkpoint_id
     return SL_ESTATE;
   }
   if (s->fd >= 0) { /* else nothing was written since the last checkpoint */
-    rc = sync_fd(s->fd);
-    int crc = close(s->fd);
+    /* Prepared = durable before the checkpoint completes: the checkpoint
+     * thread fsyncs and closes the staging file (and its directory, below),
+     * so the task does not wait on the disk here. */
+    rc = sl_checkpoint_sync_fd(ctx, s->fd);
     s->fd = -1;
-    if (rc || crc != 0) {
-      sl_fail(ctx, "%s of %s failed: %s", rc ? "fsync" : "close", tx->stage,
-              strerror(rc ? -rc : errno));
+    if (rc) {
+      sl_fail(ctx, "handing %s to the checkpoint for fsync failed: %s", tx->stage,
+              sl_strerror(ctx, rc));
       return SL_EIO;
     }
     if (tx->stage_id != checkpoint_id) { /* checkpoint ids skipped one: name it for this one */
@@ -908,8 +914,10 @@ static int file_sink_snapshot(sl_ctx_t *ctx, void *state, uint64_t checkpoint_id
         return SL_EIO;
       }
     }
-    if (tx_sync_dir(tx) != 0) {
-      sl_fail(ctx, "%s", tx->err);
+    int dfd = open(tx->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || sl_checkpoint_sync_fd(ctx, dfd) != 0) {
+      sl_fail(ctx, "handing directory %s to the checkpoint for fsync failed: %s", tx->dir,
+              dfd < 0 ? strerror(errno) : "refused");
       return SL_EIO;
     }
     if (tx_prep_push(tx, checkpoint_id, tx->stage_size) != 0) {

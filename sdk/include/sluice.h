@@ -395,6 +395,7 @@ typedef struct sl_host_api {
   int (*op_state_get)(sl_ctx_t *ctx, const char *name, sl_bytes_t *out);
   uint64_t (*checkpoint_restored)(sl_ctx_t *ctx);
   int64_t (*checkpoint_interval_ms)(sl_ctx_t *ctx);
+  int (*checkpoint_sync_fd)(sl_ctx_t *ctx, int fd);
   /* ABI 1.2 ends here. */
 } sl_host_api_t;
 
@@ -671,6 +672,18 @@ static inline uint64_t sl_checkpoint_restored(sl_ctx_t *ctx) {
  */
 static inline int64_t sl_checkpoint_interval_ms(sl_ctx_t *ctx) {
   return SL__HOST(ctx)->checkpoint_interval_ms(ctx);
+}
+
+/**
+ * In snapshot(): hand an open file descriptor (a file or a directory) to
+ * the host, which fsyncs and closes it on the checkpoint thread before the
+ * checkpoint can complete, so that a sink's prepare does not block its task
+ * on the disk. The descriptor belongs to the host from this call on (also
+ * when it fails). If the fsync fails, the checkpoint fails (the job goes
+ * on). Returns 0, or SL_ESTATE outside snapshot() (the fd is closed).
+ */
+static inline int sl_checkpoint_sync_fd(sl_ctx_t *ctx, int fd) {
+  return SL__HOST(ctx)->checkpoint_sync_fd(ctx, fd);
 }
 
 /** Text of an SDK code (negative error or flow-control code). Static storage. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # e2e: exactly-once under SIGKILL. file_source (replayable by offset) ->
 # keyed running count (value state, key_by, 2 tasks) -> transactional
-# file_sink, checkpoints every 100 ms.
+# file_sink, checkpoints every 50 ms.
 #
 #  1. Random kills: each trial starts the job, SIGKILLs it at a random moment,
 #     restarts it until it completes, and compares the committed output with
@@ -30,7 +30,7 @@ cat > crash.yaml << EOF
 name: crash
 settings:
   workers: 2
-  checkpoints: { interval: 100ms, dir: ./ckpt, keep: 3 }
+  checkpoints: { interval: 50ms, dir: ./ckpt, keep: 3 }
 nodes:
   src: { use: file_source, config: { path: input.jsonl } }
   count: { use: "$T/stateful.so:running_count", from: src, key_by: k, parallelism: 2 }
