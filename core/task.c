@@ -374,6 +374,12 @@ static void task_checkpoint(sl_task_t *t, uint64_t id) {
   }
   t->ckpt_done = id;
   uint64_t pause = sl_mono_ns() - t0;
+  if (sl_log_enabled(SL_LOG_DEBUG)) {
+    char where[160];
+    snprintf(where, sizeof(where), "node %s[%u]", t->ops[0]->node->name, t->ops[0]->subtask);
+    sl_log_msg(SL_LOG_DEBUG, where, "checkpoint %llu: task paused %.3f ms",
+               (unsigned long long)id, (double)pause / 1e6);
+  }
   sl_fault_point(t->is_source ? "barrier" : "snapshot", id);
   sl_ckpt_ack(t->job, id, parts, t->op_count, pause);
 }

@@ -13,7 +13,9 @@
 #  4. A changed DAG starts from the savepoint (`sluice run --from DIR`): the
 #     keyed node's parallelism 2 -> 3, a node added; every key's running count
 #     goes on from where it stopped: 1..n, no gap or repeat, total = count.
-#  5. Errors: no job running; a DAG without checkpoints; --from a damaged
+#  5. Lua code changed between the savepoint and the restart: the state the
+#     script declared by name carries over (counts go on), the new code runs.
+#  6. Errors: no job running; a DAG without checkpoints; --from a damaged
 #     savepoint; --from with --fresh.
 source "$(dirname "$0")/lib.sh"
 : "${SLUICE_TEST_PLUGIN_DIR:?}"
@@ -88,7 +90,42 @@ cmp -s -n "$(stat -c %s at-stop.txt)" at-stop.txt out.txt || fail "output commit
 check_counts "started from the savepoint, rescaled" $COUNT
 [ "$(wc -l < extra.txt)" -eq $((COUNT - committed)) ] || fail "the added node saw $(wc -l < extra.txt) records, expected $((COUNT - committed))"
 
-# 5.
+# 5. A Lua operator whose code changes across a stop-with-savepoint.
+mkdir -p lua
+{
+  echo 'local n'
+  echo 'function open(ctx) n = ctx:value_state("n") end'
+  echo 'function process(rec, ctx)'
+  echo '  local c = (n:get() or 0) + 1'
+  echo '  n:set(c)'
+  echo '  ctx:emit(rec.key .. "," .. c)'
+  echo 'end'
+} > lua/count.lua
+{
+  echo "name: splua"
+  echo "settings:"
+  echo "  workers: 2"
+  echo "  checkpoints: { interval: 1s, dir: ./ckpt-lua }"
+  echo "nodes:"
+  echo "  gen: { use: generator, config: { kind: clicks, count: 20000, rate: 8000, users: 50 } }"
+  echo "  count: { use: lua:lua/count.lua, from: gen, key_by: user_id, parallelism: 2 }"
+  echo "  out: { use: file_sink, from: count, config: { path: lua-out.txt } }"
+} > lua.yaml
+"$SLUICE" run lua.yaml > lrun.out 2> lrun.err &
+pid=$!
+for _ in $(seq 100); do [ -S ckpt-lua/control.sock ] && break; sleep 0.05; done
+sleep 0.5
+st 0 lsp.out lsp.err "$SLUICE" savepoint --stop --into ./lua-sp lua.yaml
+wait $pid || { cat lrun.err >&3; fail "the Lua job failed"; }
+sed -i 's/ctx:emit(rec.key/ctx:emit("v2:" .. rec.key/' lua/count.lua
+st 0 lrun2.out lrun2.err "$SLUICE" run --from ./lua-sp lua.yaml
+grep -q "^v2:" lua-out.txt || fail "the changed Lua code did not run"
+[ "$(wc -l < lua-out.txt)" -eq 20000 ] || fail "Lua job: $(wc -l < lua-out.txt) lines, expected 20000"
+sed 's/^v2://' lua-out.txt | sort -t, -k1,1 -k2,2n |
+  awk -F, '$1 != k { k = $1; n = 0 } { n++; if ($2 != n) { print "key " $1 ": count " $2 ", expected " n; exit 1 } }' >&3 ||
+  fail "Lua state did not carry over the code change"
+
+# 6.
 st 1 e.out e.err "$SLUICE" savepoint job.yaml
 grep -q "no running job answers on ./ckpt/control.sock" e.err || { cat e.err >&3; fail "no job: message"; }
 printf 'name: n\nnodes:\n  g: { use: generator, config: { count: 1 } }\n  o: { use: null_sink, from: g }\n' > nockpt.yaml

@@ -8,7 +8,9 @@
  *    "<key>:<v1>|<v2>|..." oldest first.
  *  - distinct: map state; emits "<key>,<distinct values so far>" for each
  *    record (map keys are the values seen).
- * Each takes an optional `ttl` (duration) for its state.
+ * Each takes an optional `ttl` (duration) for its state; running_count also
+ * `value_bytes`, the size of the value it stores (padding after the count),
+ * so that benchmarks can build state of a chosen size.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +21,9 @@
 typedef struct op {
   sl_state_t *st;
   int64_t n;
+  size_t value_bytes;
   char buf[4096];
+  unsigned char value[4096];
 } op_t;
 
 static int open_kind(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen, const char *name,
@@ -36,6 +40,8 @@ static int open_kind(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen, c
     return SL_ESTATE;
   }
   o->n = sl_config_int(ctx, "n");
+  int64_t vb = sl_config_int(ctx, "value_bytes");
+  o->value_bytes = vb < 8 ? 8 : vb > 4096 ? 4096 : (size_t)vb;
   *state = o;
   return 0;
 }
@@ -57,10 +63,11 @@ static int rc_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
   sl_bytes_t v;
   uint64_t n = 0;
   int rc = sl_state_get(ctx, o->st, &v);
-  if (rc == 0 && v.len == sizeof(n)) memcpy(&n, v.ptr, sizeof(n));
+  if (rc == 0 && v.len >= sizeof(n)) memcpy(&n, v.ptr, sizeof(n));
   else if (rc != SL_ENOTFOUND && rc != 0) return rc;
   n++;
-  if ((rc = sl_state_put(ctx, o->st, &n, sizeof(n))) != 0) return rc;
+  memcpy(o->value, &n, sizeof(n));
+  if ((rc = sl_state_put(ctx, o->st, o->value, o->value_bytes)) != 0) return rc;
   int len = snprintf(o->buf, sizeof(o->buf), "%.*s,%llu", (int)rec->key_len,
                      (const char *)rec->key, (unsigned long long)n);
   return emit_text(ctx, rec, o->buf, (size_t)len);
@@ -117,12 +124,13 @@ static int ds_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
 static const sl_config_key_t cfg[] = {
     {"ttl", SL_CONFIG_DURATION, "0", "time to live of the state (0 = forever)"},
     {"n", SL_CONFIG_INT, "3", "last_n: values kept per key"},
+    {"value_bytes", SL_CONFIG_INT, "8", "running_count: bytes stored per key (8..4096)"},
 };
 
 #define STATEFUL_OP(id, nm, desc, op, pr)                                                   \
   static const sl_operator_t id = {SL_OPERATOR_INIT, .name = nm, .version = "1.0.0",        \
                                    .description = desc, .kind = SL_KIND_TRANSFORM,          \
-                                   .config = cfg, .config_count = 2, .open = op,            \
+                                   .config = cfg, .config_count = 3, .open = op,            \
                                    .process = pr, .close = free}
 
 STATEFUL_OP(running_count_op, "running_count", "per-key running count (value state)", rc_open,
