@@ -97,6 +97,14 @@ int sl_ckpt_final(sl_job_t *job, char *err, size_t errlen);
  * out, or -1 with the reason.
  */
 int sl_ckpt_savepoint(sl_job_t *job, const char *target, bool stop, char *out, size_t outlen);
+/**
+ * --fresh and --from: move every chk-* directory of root into a new
+ * root/superseded-<ms>/ (its path in moved_to, "" when there was none), so
+ * that a crash of the new run before its first checkpoint can never resume
+ * from the old run's. 0, or -1 with a message.
+ */
+int sl_ckpt_supersede(const char *root, char *moved_to, size_t moved_len, char *err,
+                      size_t errlen);
 /** Copy a checkpoint directory (recursively) by hard links, falling back to copies. */
 int sl_ckpt_link_copy(const char *src, const char *dst, char *err, size_t errlen);
 /** Free the coordinator (after stop). */

@@ -66,32 +66,10 @@ struct sl_ckpt_coord {
   pthread_cond_t sp_done;
 };
 
-static int mkdir_p(const char *path, char *err, size_t errlen) {
-  char *p = sl_xstrdup(path);
-  for (char *s = p + 1; *s; s++) {
-    if (*s != '/') continue;
-    *s = 0;
-    if (mkdir(p, 0755) != 0 && errno != EEXIST) break;
-    *s = '/';
-  }
-  int rc = 0;
-  if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-    snprintf(err, errlen, "cannot create checkpoint directory %s: %s", path, strerror(errno));
-    rc = -1;
-  }
-  struct stat st;
-  if (!rc && (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) {
-    snprintf(err, errlen, "checkpoint directory %s is not a directory", path);
-    rc = -1;
-  }
-  free(p);
-  return rc;
-}
-
 int sl_ckpt_init(sl_job_t *job, char *err, size_t errlen) {
   const sl_dag_settings_t *s = &job->dag->settings;
   if (!s->checkpoint_dir) return 0;
-  if (mkdir_p(s->checkpoint_dir, err, errlen) != 0) return -1;
+  if (sl_mkdir_p(s->checkpoint_dir, "checkpoint directory", err, errlen) != 0) return -1;
   sl_ckpt_coord_t *c = sl_xcalloc(1, sizeof(*c));
   c->job = job;
   c->root = sl_xstrdup(s->checkpoint_dir);
@@ -172,7 +150,9 @@ static int sync_handed_fds(sl_ckpt_part_t *parts, uint32_t n, uint64_t id, char 
     sl_op_instance_t *inst = parts[i].inst;
     for (uint32_t k = 0; k < inst->sync_fd_count; k++) {
       int fd = inst->sync_fds[k];
-      if (rc == 0 && fsync(fd) != 0 && errno != EINVAL) {
+      /* Every descriptor is synced, also after a failure: what the sinks
+       * prepared stays in their lists and is committed by a later checkpoint. */
+      if (fsync(fd) != 0 && errno != EINVAL && rc == 0) {
         snprintf(err, errlen, "checkpoint %" PRIu64 ": node '%s' task %u: fsync of a prepared file failed: %s",
                  id, inst->node->name, inst->subtask, strerror(errno));
         rc = -1;
@@ -203,11 +183,15 @@ static void complete_pending(sl_ckpt_coord_t *c) {
                        &bytes, err, sizeof(err));
   sl_ckpt_parts_free(parts, n);
   uint64_t ms = (sl_mono_ns() - started) / 1000000;
+  /* The checkpoint is complete once written; copying it into the savepoint
+   * directory is a second step whose failure fails the savepoint only. */
+  int sp_rc = -1;
+  char sp_err[1024] = "";
   if (rc == 0 && savepoint) {
     char *src = sl_xasprintf("%s/chk-%012" PRIu64, c->root, id);
-    rc = sl_ckpt_link_copy(src, c->sp_target, err, sizeof(err));
+    sp_rc = sl_ckpt_link_copy(src, c->sp_target, sp_err, sizeof(sp_err));
     free(src);
-    if (rc == 0 && c->sp_stop) atomic_store(&c->job->halt_at, id);
+    if (sp_rc == 0 && c->sp_stop) atomic_store(&c->job->halt_at, id); /* before completed */
   }
   if (rc == 0) {
     atomic_store(&c->job->ckpt_completed, id);
@@ -222,10 +206,14 @@ static void complete_pending(sl_ckpt_coord_t *c) {
 
   pthread_mutex_lock(&c->mu);
   if (savepoint) {
-    if (rc == 0)
+    if (sp_rc == 0)
       sl_log_msg(SL_LOG_INFO, "checkpoints", "savepoint %" PRIu64 " written to %s%s", id,
                  c->sp_target, c->sp_stop ? "; the job stops" : "");
-    answer_savepoint(c, rc, rc == 0 ? c->sp_target : err);
+    else if (rc == 0)
+      sl_log_msg(SL_LOG_ERROR, "checkpoints",
+                 "savepoint %" PRIu64 ": %s (the checkpoint itself completed; the job goes on)",
+                 id, sp_err);
+    answer_savepoint(c, sp_rc, sp_rc == 0 ? c->sp_target : rc == 0 ? sp_err : err);
   }
   c->pending = 0;
   c->acks = 0;
@@ -410,6 +398,12 @@ int sl_ckpt_savepoint(sl_job_t *job, const char *target, bool stop, char *out, s
   if (c->stop) {
     pthread_mutex_unlock(&c->mu);
     snprintf(out, outlen, "the job is stopping");
+    return -1;
+  }
+  struct stat st;
+  if (target && *target && stat(target, &st) == 0) {
+    pthread_mutex_unlock(&c->mu);
+    snprintf(out, outlen, "savepoint directory %s already exists", target);
     return -1;
   }
   free(c->sp_target);

@@ -2,8 +2,9 @@
  * checkpoint_copy.c - copy a complete checkpoint directory elsewhere (a
  * savepoint) by hard links: checkpoint files are never modified once
  * written, so a link is a copy that costs nothing. Where a link is not
- * possible (another filesystem), the bytes are copied. The copy is built
- * under DST.tmp and renamed to DST when whole.
+ * possible (another filesystem), the bytes are copied. The copy is built in
+ * a new unique directory DST.tmp-XXXXXX beside DST (never one that existed
+ * before) and renamed to DST when whole.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -61,11 +62,8 @@ static int sync_dir(const char *path) {
   return e;
 }
 
+/* Copy the contents of src into the existing, empty directory dst. */
 static int copy_tree(const char *src, const char *dst, char *err, size_t errlen) {
-  if (mkdir(dst, 0755) != 0) {
-    snprintf(err, errlen, "cannot create %s: %s", dst, strerror(errno));
-    return -1;
-  }
   DIR *d = opendir(src);
   if (!d) {
     snprintf(err, errlen, "cannot read %s: %s", src, strerror(errno));
@@ -82,7 +80,12 @@ static int copy_tree(const char *src, const char *dst, char *err, size_t errlen)
       snprintf(err, errlen, "cannot stat %s: %s", s, strerror(errno));
       rc = -1;
     } else if (S_ISDIR(st.st_mode)) {
-      rc = copy_tree(s, t, err, errlen);
+      if (mkdir(t, 0755) != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", t, strerror(errno));
+        rc = -1;
+      } else {
+        rc = copy_tree(s, t, err, errlen);
+      }
     } else if (link(s, t) != 0) {
       int e = errno == EXDEV || errno == EPERM || errno == EMLINK ? copy_bytes(s, t) : errno;
       if (e) {
@@ -129,14 +132,18 @@ int sl_ckpt_link_copy(const char *src, const char *dst, char *err, size_t errlen
     snprintf(err, errlen, "savepoint directory %s already exists", dst);
     return -1;
   }
-  char *tmp = sl_xasprintf("%s.tmp", dst);
-  remove_tree(tmp);
+  char *tmp = sl_xasprintf("%s.tmp-XXXXXX", dst);
+  if (!mkdtemp(tmp)) {
+    snprintf(err, errlen, "cannot create a directory beside %s: %s", dst, strerror(errno));
+    free(tmp);
+    return -1;
+  }
   int rc = copy_tree(src, tmp, err, errlen);
   if (rc == 0 && rename(tmp, dst) != 0) {
     snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
     rc = -1;
   }
-  if (rc != 0) remove_tree(tmp);
+  if (rc != 0) remove_tree(tmp); /* ours: mkdtemp made it */
   if (rc == 0) {
     char *parent = sl_xstrdup(dst);
     char *slash = strrchr(parent, '/');
@@ -149,5 +156,43 @@ int sl_ckpt_link_copy(const char *src, const char *dst, char *err, size_t errlen
     free(parent);
   }
   free(tmp);
+  return rc;
+}
+
+int sl_ckpt_supersede(const char *root, char *moved_to, size_t moved_len, char *err,
+                      size_t errlen) {
+  moved_to[0] = 0;
+  DIR *d = opendir(root);
+  if (!d) return 0; /* nothing there yet */
+  char *dest = NULL;
+  int rc = 0, moved = 0;
+  struct dirent *de;
+  while (rc == 0 && (de = readdir(d))) {
+    if (strncmp(de->d_name, "chk-", 4) != 0) continue;
+    if (!dest) {
+      dest = sl_xasprintf("%s/superseded-%lld", root, (long long)sl_wall_ms());
+      if (mkdir(dest, 0755) != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", dest, strerror(errno));
+        rc = -1;
+        break;
+      }
+    }
+    char *from = sl_xasprintf("%s/%s", root, de->d_name);
+    char *to = sl_xasprintf("%s/%s", dest, de->d_name);
+    if (rename(from, to) != 0) {
+      snprintf(err, errlen, "cannot move %s to %s: %s", from, to, strerror(errno));
+      rc = -1;
+    } else {
+      moved++;
+    }
+    free(from);
+    free(to);
+  }
+  closedir(d);
+  if (rc == 0 && moved) {
+    (void)sync_dir(root);
+    snprintf(moved_to, moved_len, "%s", dest);
+  }
+  free(dest);
   return rc;
 }

@@ -7,6 +7,8 @@
 #include "control.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -31,18 +33,32 @@ struct sl_control {
   _Atomic int stop;
 };
 
-static int socket_path(const char *dir, struct sockaddr_un *sa, char **path, char *err,
-                       size_t errlen) {
+/*
+ * The socket's address. sun_path holds 107 bytes; a longer path is reached
+ * through the directory's descriptor (/proc/self/fd/N/control.sock), which
+ * *dirfd keeps open until the caller has bound or connected (then closes).
+ */
+static int socket_path(const char *dir, struct sockaddr_un *sa, char **path, int *dirfd,
+                       char *err, size_t errlen) {
   *path = sl_xasprintf("%s/control.sock", dir);
+  *dirfd = -1;
   memset(sa, 0, sizeof(*sa));
   sa->sun_family = AF_UNIX;
-  if (strlen(*path) >= sizeof(sa->sun_path)) {
-    snprintf(err, errlen, "control socket path %s is longer than %zu bytes", *path,
-             sizeof(sa->sun_path) - 1);
+  if (strlen(*path) < sizeof(sa->sun_path)) {
+    memcpy(sa->sun_path, *path, strlen(*path) + 1);
+    return 0;
+  }
+  *dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (*dirfd < 0) {
+    snprintf(err, errlen, "cannot open %s: %s", dir, strerror(errno));
     return -1;
   }
-  memcpy(sa->sun_path, *path, strlen(*path) + 1);
+  snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/control.sock", *dirfd);
   return 0;
+}
+
+static void close_dirfd(int fd) {
+  if (fd >= 0) close(fd);
 }
 
 /* Read one line (without its newline) within a time limit. */
@@ -117,23 +133,33 @@ static void *control_main(void *arg) {
   return NULL;
 }
 
-int sl_control_check_free(const char *dir, char *err, size_t errlen) {
-  struct sockaddr_un sa;
-  char *path;
-  int rc = 0;
-  if (socket_path(dir, &sa, &path, err, errlen) == 0) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+int sl_control_lock(const char *dir, char *err, size_t errlen) {
+  static int lock_fd = -1; /* held (never closed) for the life of the process */
+  if (sl_mkdir_p(dir, "checkpoint directory", err, errlen) != 0) return -1;
+  char *path = sl_xasprintf("%s/LOCK", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    free(path);
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    if (e == EWOULDBLOCK)
       snprintf(err, errlen,
-               "another sluice job is running with checkpoint directory %s (its control socket "
-               "%s answers); two jobs must not share one",
+               "another sluice job is running with checkpoint directory %s (it holds %s); two "
+               "jobs must not share one",
                dir, path);
-      rc = -1;
-    }
-    if (fd >= 0) close(fd);
+    else
+      snprintf(err, errlen, "cannot lock %s: %s", path, strerror(e));
+    close(fd);
+    free(path);
+    return -1;
   }
   free(path);
-  return rc;
+  if (lock_fd >= 0) close(lock_fd); /* a second job in one process (tests): the newer lock */
+  lock_fd = fd;
+  return 0;
 }
 
 int sl_control_start(sl_job_t *job, char *err, size_t errlen) {
@@ -141,33 +167,19 @@ int sl_control_start(sl_job_t *job, char *err, size_t errlen) {
   if (!dir || !job->ckpt) return 0;
   struct sockaddr_un sa;
   char *path;
-  if (socket_path(dir, &sa, &path, err, errlen) != 0) {
-    sl_log_msg(SL_LOG_WARN, "control", "%s: savepoints on request are not available", err);
+  int dirfd;
+  if (socket_path(dir, &sa, &path, &dirfd, err, errlen) != 0) {
     free(path);
-    return 0;
+    return -1;
   }
+  /* The directory is ours (sl_control_lock): a socket left there belongs to
+   * a job that died. */
+  unlink(path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    snprintf(err, errlen, "control socket: %s", strerror(errno));
-    free(path);
-    return -1;
-  }
-  /* A socket that answers belongs to another live job on the same directory. */
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-    snprintf(err, errlen,
-             "another sluice job is running with checkpoint directory %s (its control socket "
-             "%s answers); two jobs must not share one",
-             dir, path);
-    close(fd);
-    free(path);
-    return -1;
-  }
-  close(fd);
-  unlink(path); /* left by a job that died */
-  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   mode_t old = umask(0077);
   int b = fd >= 0 ? bind(fd, (struct sockaddr *)&sa, sizeof(sa)) : -1;
   umask(old);
+  close_dirfd(dirfd);
   if (b != 0 || listen(fd, 4) != 0) {
     snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
     if (fd >= 0) close(fd);
@@ -205,7 +217,8 @@ void sl_control_stop(sl_job_t *job) {
 int sl_control_request(const char *ckpt_dir, const char *request, char *out, size_t outlen) {
   struct sockaddr_un sa;
   char *path;
-  if (socket_path(ckpt_dir, &sa, &path, out, outlen) != 0) {
+  int dirfd;
+  if (socket_path(ckpt_dir, &sa, &path, &dirfd, out, outlen) != 0) {
     free(path);
     return -1;
   }
@@ -213,9 +226,11 @@ int sl_control_request(const char *ckpt_dir, const char *request, char *out, siz
   if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
     snprintf(out, outlen, "no running job answers on %s: %s", path, strerror(errno));
     if (fd >= 0) close(fd);
+    close_dirfd(dirfd);
     free(path);
     return -1;
   }
+  close_dirfd(dirfd);
   free(path);
   char req[CONTROL_LINE_MAX];
   snprintf(req, sizeof(req), "%s\n", request);

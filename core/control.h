@@ -16,8 +16,12 @@
 /** Start serving (when the job takes checkpoints). 0, or -1 with a message
  * (another live job already serves this checkpoint directory). */
 int sl_control_start(sl_job_t *job, char *err, size_t errlen);
-/** Before a job starts: -1 with a message when a live job already serves ckpt_dir. */
-int sl_control_check_free(const char *ckpt_dir, char *err, size_t errlen);
+/**
+ * Before a job restores or opens anything: create ckpt_dir if needed and
+ * take an exclusive lock on ckpt_dir/LOCK for the life of the process. -1
+ * with a message when another live job holds it.
+ */
+int sl_control_lock(const char *ckpt_dir, char *err, size_t errlen);
 /** Stop serving and remove the socket. */
 void sl_control_stop(sl_job_t *job);
 /**

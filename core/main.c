@@ -2,12 +2,14 @@
  * main.c - the `sluice` command line: run, validate, graph, plugins, version.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dag.h"
 #include "diag.h"
@@ -313,6 +315,8 @@ static int cmd_graph(int argc, char **argv) {
 
 /* Resume from the newest valid checkpoint (unless --fresh), then set up
  * checkpointing. 0, or -1 with a message. */
+/* Resume from the newest valid checkpoint (or from --from DIR; or nothing
+ * with --fresh), then set up checkpointing. 0, or -1 with a message. */
 static int prepare_checkpoints(sl_job_t *job, const cli_opts_t *o, char *err, size_t errlen) {
   const sl_dag_settings_t *s = &job->dag->settings;
   if (s->state_backend && strcmp(s->state_backend, "memory") != 0) {
@@ -321,37 +325,54 @@ static int prepare_checkpoints(sl_job_t *job, const cli_opts_t *o, char *err, si
     return -1;
   }
   /* Before anything is restored or opened: two jobs must not share a directory. */
-  if (s->checkpoint_dir && sl_control_check_free(s->checkpoint_dir, err, errlen) != 0) return -1;
+  if (s->checkpoint_dir && sl_control_lock(s->checkpoint_dir, err, errlen) != 0) return -1;
+  sl_ckpt_manifest_t *m = NULL;
+  char why[1024], moved[1024] = "";
   if (o->from) {
-    sl_ckpt_manifest_t *m = NULL;
-    char why[1024];
     if (sl_ckpt_load_dir(o->from, &m, why, sizeof(why)) != 0) {
       snprintf(err, errlen, "--from %s: %s", o->from, why);
       return -1;
     }
-    int rc = sl_ckpt_restore(job, m, err, errlen);
-    if (rc == 0)
-      sl_log_msg(SL_LOG_INFO, "checkpoints", "starting from %s %llu (%s)", m->kind,
-                 (unsigned long long)m->id, o->from);
-    sl_ckpt_manifest_free(m);
-    if (rc != 0) return -1;
-    return s->checkpoint_dir ? sl_ckpt_init(job, err, errlen) : 0;
-  }
-  if (!s->checkpoint_dir) return 0;
-  if (!o->fresh) {
+  } else if (s->checkpoint_dir && !o->fresh) {
     err[0] = 0;
-    sl_ckpt_manifest_t *m = sl_ckpt_load_latest(s->checkpoint_dir, err, errlen);
+    m = sl_ckpt_load_latest(s->checkpoint_dir, err, errlen);
     if (!m && err[0]) return -1;
-    if (m) {
-      int rc = sl_ckpt_restore(job, m, err, errlen);
-      if (rc == 0)
-        sl_log_msg(SL_LOG_INFO, "checkpoints", "resuming from checkpoint %llu (%s, %s)",
-                   (unsigned long long)m->id, m->kind, m->dir);
-      sl_ckpt_manifest_free(m);
-      if (rc != 0) return -1;
-    }
   }
-  return sl_ckpt_init(job, err, errlen);
+  if (m && sl_ckpt_restore(job, m, err, errlen) != 0) {
+    sl_ckpt_manifest_free(m);
+    return -1;
+  }
+  if (m && o->from)
+    sl_log_msg(SL_LOG_INFO, "checkpoints", "starting from %s %llu (%s)", m->kind,
+               (unsigned long long)m->id, o->from);
+  else if (m)
+    sl_log_msg(SL_LOG_INFO, "checkpoints", "resuming from checkpoint %llu (%s, %s)",
+               (unsigned long long)m->id, m->kind, m->dir);
+  int rc = 0;
+  if (s->checkpoint_dir && (o->fresh || o->from)) {
+    /* The old run's checkpoints must not be what a crash of this run resumes
+     * from: move them aside; with --from, the savepoint takes their place. */
+    char *incoming = NULL;
+    if (m) {
+      incoming = sl_xasprintf("%s/incoming-%llu", s->checkpoint_dir, (unsigned long long)m->id);
+      rc = sl_ckpt_link_copy(o->from, incoming, err, errlen);
+    }
+    if (rc == 0) rc = sl_ckpt_supersede(s->checkpoint_dir, moved, sizeof(moved), err, errlen);
+    if (rc == 0 && incoming) {
+      char *target = sl_xasprintf("%s/chk-%012llu", s->checkpoint_dir, (unsigned long long)m->id);
+      if (rename(incoming, target) != 0) {
+        snprintf(err, errlen, "cannot move %s to %s: %s", incoming, target, strerror(errno));
+        rc = -1;
+      }
+      free(target);
+    }
+    free(incoming);
+    if (rc == 0 && moved[0])
+      sl_log_msg(SL_LOG_INFO, "checkpoints", "earlier checkpoints moved to %s", moved);
+  }
+  sl_ckpt_manifest_free(m);
+  if (rc != 0) return -1;
+  return s->checkpoint_dir ? sl_ckpt_init(job, err, errlen) : 0;
 }
 
 static int cmd_run(int argc, char **argv) {
@@ -520,9 +541,11 @@ static int cmd_savepoint(int argc, char **argv) {
             argv[first]);
     status = 1;
   } else {
-    char req[4200], out[1300];
-    snprintf(req, sizeof(req), "%s%s%s", o.stop ? "stop" : "savepoint", o.into ? " " : "",
-             o.into ? o.into : "");
+    char req[4200], out[1300], cwd[2048] = "";
+    /* The job resolves the path in its own working directory: send it absolute. */
+    int relative = o.into && o.into[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL;
+    snprintf(req, sizeof(req), "%s%s%s%s%s", o.stop ? "stop" : "savepoint", o.into ? " " : "",
+             relative ? cwd : "", relative ? "/" : "", o.into ? o.into : "");
     if (sl_control_request(dag->settings.checkpoint_dir, req, out, sizeof(out)) == 0) {
       printf("%s\n", out);
     } else {

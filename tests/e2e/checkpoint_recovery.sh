@@ -12,7 +12,9 @@
 #  3. Rescaling: the keyed node restarted with parallelism 3, and with 1: its
 #     state follows its key groups; the output is exact.
 #  4. A completed job run again resumes from its final checkpoint and adds
-#     nothing; --fresh starts over and gives the same output.
+#     nothing; --fresh starts over and gives the same output, and moves the
+#     old checkpoints aside so that a crash before its first checkpoint does
+#     not resume from them.
 #  5. A checkpoint directory that is a file: a clear error.
 source "$(dirname "$0")/lib.sh"
 : "${SLUICE_TEST_PLUGIN_DIR:?}"
@@ -125,6 +127,17 @@ check_output "rerun after completion"
 st 0 run.out run.err "$SLUICE" run --fresh job.yaml
 if grep -q "resuming from" run.err; then fail "--fresh resumed"; fi
 check_output "--fresh"
+# --fresh moves the old run's checkpoints aside: a crash before the new run's
+# first checkpoint must not resume from them (the sink already started over).
+set +e
+SLUICE_FAULT=barrier:1 "$SLUICE" run -q --fresh job.yaml > /dev/null 2> crash.err
+rc=$?
+set -e
+[ $rc -eq 137 ] || { cat crash.err >&3; fail "--fresh + fault: expected 137, got $rc"; }
+compgen -G 'ckpt/superseded-*/chk-*' > /dev/null || fail "--fresh did not move the old checkpoints aside"
+st 0 run.out run.err "$SLUICE" run job.yaml
+if grep -q "resuming from" run.err; then cat run.err >&3; fail "resumed from a checkpoint of the superseded run"; fi
+check_output "--fresh, crash before its first checkpoint, restart"
 
 # 5. The checkpoint directory is a file.
 rm -rf ckpt && touch ckpt

@@ -67,7 +67,7 @@ kill -0 $pid 2> /dev/null || fail "the job stopped after a refused savepoint"
 
 # 3.
 st 0 stop.out stop.err "$SLUICE" savepoint --stop --into ./final-sp job.yaml
-[ "$(cat stop.out)" = "./final-sp" ] || fail "stop printed '$(cat stop.out)'"
+[ "$(cat stop.out)" = "$PWD/./final-sp" ] || fail "stop printed '$(cat stop.out)'"
 for _ in $(seq 100); do kill -0 $pid 2> /dev/null || break; sleep 0.05; done
 set +e
 wait $pid
