@@ -4,23 +4,64 @@
  * the task's thread (or the main thread for the final checkpoint); every
  * step here is cheap, the serialization happens on the coordinator thread.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "checkpoint.h"
 #include "log.h"
 
+/* A path component from a name: characters other than letters, digits,
+ * '_', '-' and '.' become '_' (a job name may hold anything). */
+static char *path_part(const char *name) {
+  char *p = sl_xstrdup(name && *name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0
+                           ? name
+                           : "job");
+  for (char *c = p; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+          *c == '_' || *c == '-' || *c == '.'))
+      *c = '_';
+  return p;
+}
+
+static char *instance_state_dir(const sl_op_instance_t *inst) {
+  const sl_dag_settings_t *s = &inst->job->dag->settings;
+  if (!s->state_dir && !s->checkpoint_dir) return NULL;
+  char *job = path_part(inst->job->dag->name);
+  char *dir = s->state_dir
+                  ? sl_xasprintf("%s/%s/%s.%u", s->state_dir, job, inst->node->name, inst->subtask)
+                  : sl_xasprintf("%s/state/%s/%s.%u", s->checkpoint_dir, job, inst->node->name,
+                                 inst->subtask);
+  free(job);
+  return dir;
+}
+
 struct sl_keyed_state *sl_instance_keyed_state(sl_op_instance_t *inst) {
   if (inst->ks) return inst->ks;
   if (!inst->node->key_by) return NULL;
   /* Subtask c of p owns the key groups g with floor(g * p / G) == c, the
    * range the key_by router sends it (task.c). */
-  uint64_t g = inst->job->dag->settings.max_key_groups;
+  const sl_dag_settings_t *s = &inst->job->dag->settings;
+  uint64_t g = s->max_key_groups;
   uint64_t p = inst->parallelism ? inst->parallelism : 1;
   uint64_t c = inst->subtask;
   uint32_t begin = (uint32_t)((c * g + p - 1) / p);
   uint32_t end = (uint32_t)(((c + 1) * g + p - 1) / p);
-  inst->ks = sl_keyed_state_new_memory((uint32_t)g, begin, end);
+  if (s->state_backend && strcmp(s->state_backend, "rocksdb") == 0) {
+    /* One database per instance in its own working directory (see
+     * docs/state-and-checkpoints.md); a temporary one without any directory
+     * setting. */
+    char *dir = instance_state_dir(inst), err[1024] = "";
+    inst->ks = sl_keyed_state_new_rocksdb(dir, (uint32_t)g, begin, end, err, sizeof(err));
+    if (!inst->ks) {
+      char where[160];
+      snprintf(where, sizeof(where), "node %s[%u]", inst->node->name, inst->subtask);
+      sl_log_msg(SL_LOG_ERROR, where, "RocksDB keyed state: %s", err);
+    }
+    free(dir);
+  } else {
+    inst->ks = sl_keyed_state_new_memory((uint32_t)g, begin, end);
+  }
   return inst->ks;
 }
 

@@ -4,12 +4,20 @@
  *
  * Layout:  <root>/chk-000000000042/
  *              <node>.<subtask>.snap   one per operator instance
+ *              <node>.<subtask>.rocksdb/
+ *                                      keyed state of a RocksDB instance,
+ *                                      as files (sl_state_snapshot_write_dir):
+ *                                      SST files unchanged since the previous
+ *                                      checkpoint are hard links to the same
+ *                                      inode (incremental checkpoints)
  *              MANIFEST                written last: the checkpoint exists
  *                                      only once this file does
  *
  * A .snap file, little-endian:
  *   "SLSNAP01"  u64 op_state_len  op_state  u64 keyed_len  keyed
- * (op_state: op_state.c's format; keyed: the state backend's own format).
+ * (op_state: op_state.c's format; keyed: the portable keyed-state format,
+ * empty when the instance's keyed state is a directory). Savepoints always
+ * write keyed state into the .snap file (full, any backend restores it).
  *
  * MANIFEST is text, one record per line, its last line a checksum of all
  * the lines before it, so a truncated or edited manifest is detected:
@@ -22,15 +30,22 @@
  *   node <name> <parallelism> <keyed 0|1>
  *   file <node> <subtask> <file name> <size> <xxh3-64 hex>
  *   checksum <xxh3-64 hex of everything above>
+ * A file of a state directory is listed as <node>.<subtask>.rocksdb/<file>;
+ * a manifest with such lines says "sluice-checkpoint 2" (version 1 readers
+ * would not know them). Every listed file is checked (size, XXH3) before
+ * anything is restored; state directory files are hashed as a stream, not
+ * loaded.
  *
- * Durability: each .snap is fsynced, the manifest is written to
- * MANIFEST.tmp, fsynced, renamed to MANIFEST, and the directory fsynced.
+ * Durability: each .snap is fsynced, the state directories' new files and
+ * the directories themselves too, the manifest is written to MANIFEST.tmp,
+ * fsynced, renamed to MANIFEST, and the directory fsynced.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +93,8 @@ static int fsync_dir(const char *path) {
   return e;
 }
 
-/* Remove a checkpoint directory (plain files only). */
+/* Remove a checkpoint directory (files, and state directories in it). An
+ * SST file shared with another checkpoint loses one link. */
 static void remove_dir(const char *path) {
   DIR *d = opendir(path);
   if (d) {
@@ -86,7 +102,11 @@ static void remove_dir(const char *path) {
     while ((de = readdir(d))) {
       if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
       char *f = sl_xasprintf("%s/%s", path, de->d_name);
-      unlink(f);
+      struct stat st;
+      if (lstat(f, &st) == 0 && S_ISDIR(st.st_mode))
+        remove_dir(f);
+      else
+        unlink(f);
       free(f);
     }
     closedir(d);
@@ -109,10 +129,13 @@ static void manifest_text(sl_buf_t *m, const sl_job_t *job, uint64_t id, const c
   const sl_plan_t *plan = job->plan;
   const sl_dag_t *dag = job->dag;
   char line[1024];
+  int version = 1;
+  for (uint32_t i = 0; i < n; i++)
+    if (strchr(files[i].name, '/')) version = 2;
   int k = snprintf(line, sizeof(line),
-                   "sluice-checkpoint 1\nid %" PRIu64 "\nkind %s\njob %s\nmax_key_groups %u\n"
+                   "sluice-checkpoint %d\nid %" PRIu64 "\nkind %s\njob %s\nmax_key_groups %u\n"
                    "created_ms %" PRId64 "\n",
-                   id, kind, dag->name, dag->settings.max_key_groups, sl_wall_ms());
+                   version, id, kind, dag->name, dag->settings.max_key_groups, sl_wall_ms());
   sl_buf_append(m, line, (size_t)k);
   for (size_t i = 0; i < dag->node_count; i++) {
     const sl_dag_node_t *node = &dag->nodes[i];
@@ -131,13 +154,27 @@ static void manifest_text(sl_buf_t *m, const sl_job_t *job, uint64_t id, const c
   sl_buf_append(m, line, (size_t)k);
 }
 
+/* One more entry in a growing file list. */
+static sl_ckpt_file_t *add_file(sl_ckpt_file_t **files, uint32_t *n, uint32_t *cap) {
+  if (*n == *cap) {
+    *cap = *cap ? *cap * 2 : 16;
+    *files = sl_xrealloc(*files, *cap * sizeof(sl_ckpt_file_t));
+  }
+  sl_ckpt_file_t *f = &(*files)[(*n)++];
+  memset(f, 0, sizeof(*f));
+  return f;
+}
+
 int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind,
                   sl_ckpt_part_t *parts, uint32_t n, uint64_t *bytes, char *err, size_t errlen) {
   char *dir = ckpt_dir_name(root, id);
-  sl_ckpt_file_t *files = sl_xcalloc(n ? n : 1, sizeof(sl_ckpt_file_t));
+  sl_ckpt_file_t *files = NULL;
+  uint32_t nfiles = 0, capfiles = 0;
   sl_buf_t file = {0}, keyed = {0}, man = {0};
   uint64_t total = 0;
   int ok = 0;
+  /* Savepoints are full and portable: keyed state as a blob, any backend. */
+  bool dirs_ok = strcmp(kind, "savepoint") != 0;
   remove_dir(dir); /* an attempt abandoned earlier with the same id */
   if (mkdir(dir, 0755) != 0) {
     snprintf(err, errlen, "checkpoint %" PRIu64 ": cannot create %s: %s", id, dir, strerror(errno));
@@ -147,8 +184,32 @@ int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind
     sl_op_instance_t *inst = parts[i].inst;
     keyed.len = 0;
     if (parts[i].keyed) {
-      char kerr[256] = "";
-      if (sl_state_snapshot_write(parts[i].keyed, &keyed, kerr, sizeof(kerr)) != 0) {
+      char kerr[512] = "";
+      int krc;
+      if (dirs_ok && sl_state_snapshot_has_dir(parts[i].keyed)) {
+        /* The backend's files, mostly hard links shared with the previous
+         * checkpoint; listed in the manifest one by one. */
+        char *sub = sl_xasprintf("%s.%u.rocksdb", inst->node->name, inst->subtask);
+        char *path = sl_xasprintf("%s/%s", dir, sub);
+        sl_state_file_t *sf = NULL;
+        uint32_t nsf = 0;
+        krc = sl_state_snapshot_write_dir(parts[i].keyed, path, &sf, &nsf, kerr, sizeof(kerr));
+        for (uint32_t j = 0; krc == 0 && j < nsf; j++) {
+          sl_ckpt_file_t *f = add_file(&files, &nfiles, &capfiles);
+          f->node = inst->node->name;
+          f->subtask = inst->subtask;
+          f->name = sl_xasprintf("%s/%s", sub, sf[j].name);
+          f->size = sf[j].size;
+          f->hash = sf[j].hash;
+          total += sf[j].size;
+        }
+        sl_state_files_free(sf, nsf);
+        free(path);
+        free(sub);
+      } else {
+        krc = sl_state_snapshot_write(parts[i].keyed, &keyed, kerr, sizeof(kerr));
+      }
+      if (krc != 0) {
         snprintf(err, errlen, "checkpoint %" PRIu64 ": node '%s' task %u: keyed state: %s", id,
                  inst->node->name, inst->subtask, kerr);
         goto out;
@@ -158,12 +219,13 @@ int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind
     }
     file.len = 0;
     append_snap_file(&file, &parts[i].op_state, &keyed);
-    files[i].node = inst->node->name;
-    files[i].subtask = inst->subtask;
-    files[i].name = sl_xasprintf("%s.%u.snap", inst->node->name, inst->subtask);
-    files[i].size = file.len;
-    files[i].hash = XXH3_64bits(file.data, file.len);
-    char *path = sl_xasprintf("%s/%s", dir, files[i].name);
+    sl_ckpt_file_t *f = add_file(&files, &nfiles, &capfiles);
+    f->node = inst->node->name;
+    f->subtask = inst->subtask;
+    f->name = sl_xasprintf("%s.%u.snap", inst->node->name, inst->subtask);
+    f->size = file.len;
+    f->hash = XXH3_64bits(file.data, file.len);
+    char *path = sl_xasprintf("%s/%s", dir, f->name);
     int e = write_file_synced(path, file.data, file.len);
     if (e) {
       snprintf(err, errlen, "checkpoint %" PRIu64 ": writing %s: %s", id, path, strerror(e));
@@ -173,7 +235,7 @@ int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind
     free(path);
     total += file.len;
   }
-  manifest_text(&man, job, id, kind, files, n);
+  manifest_text(&man, job, id, kind, files, nfiles);
   char *tmp = sl_xasprintf("%s/MANIFEST.tmp", dir);
   char *final = sl_xasprintf("%s/MANIFEST", dir);
   int e = write_file_synced(tmp, man.data, man.len);
@@ -193,7 +255,7 @@ int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind
   ok = 1;
 out:
   if (!ok) remove_dir(dir); /* never leave a partial checkpoint that looks like one */
-  for (uint32_t i = 0; i < n; i++) free(files[i].name);
+  for (uint32_t i = 0; i < nfiles; i++) free(files[i].name);
   free(files);
   sl_buf_free(&file);
   sl_buf_free(&keyed);
@@ -318,6 +380,17 @@ static int valid_name(const char *s) {
   return 1;
 }
 
+/* A listed file: a plain name, or <node>.<subtask>.rocksdb/<plain name>. */
+static int valid_file_name(const char *b, const char *node, unsigned subtask) {
+  const char *slash = strchr(b, '/');
+  if (!slash) return valid_name(b) && strcmp(b, ".") != 0 && strcmp(b, "..") != 0;
+  char want[300];
+  int k = snprintf(want, sizeof(want), "%s.%u.rocksdb/", node, subtask);
+  if (k <= 0 || (size_t)k >= sizeof(want) || strncmp(b, want, (size_t)k) != 0) return 0;
+  const char *f = b + k;
+  return valid_name(f) && strcmp(f, ".") != 0 && strcmp(f, "..") != 0;
+}
+
 /* Parse MANIFEST text into m. -1 with a message naming the line. */
 static int parse_manifest(char *text, size_t len, sl_ckpt_manifest_t *m, char *err, size_t errlen) {
   if (memchr(text, 0, len)) {
@@ -353,8 +426,9 @@ static int parse_manifest(char *text, size_t len, sl_ckpt_manifest_t *m, char *e
     unsigned v1;
     int d1;
     if (lineno == 1) {
-      if (strcmp(ln, "sluice-checkpoint 1") != 0) {
-        snprintf(err, errlen, "MANIFEST line 1: not a Sluice checkpoint manifest of version 1");
+      if (strcmp(ln, "sluice-checkpoint 1") != 0 && strcmp(ln, "sluice-checkpoint 2") != 0) {
+        snprintf(err, errlen,
+                 "MANIFEST line 1: not a Sluice checkpoint manifest of version 1 or 2");
         return -1;
       }
       have_header = 1;
@@ -375,7 +449,7 @@ static int parse_manifest(char *text, size_t len, sl_ckpt_manifest_t *m, char *e
       m->nodes = sl_xrealloc(m->nodes, (m->node_count + 1) * sizeof(sl_ckpt_node_t));
       m->nodes[m->node_count++] = (sl_ckpt_node_t){sl_xstrdup(a), v1, d1 != 0};
     } else if (sscanf(ln, "file %255s %u %255s %llu %255s", a, &v1, b, &u1, c) == 5 &&
-               valid_name(a) && valid_name(b) && strchr(b, '/') == NULL) {
+               valid_name(a) && valid_file_name(b, a, v1)) {
       u2 = strtoull(c, &end, 16);
       if (*end) goto bad;
       m->files = sl_xrealloc(m->files, (m->file_count + 1) * sizeof(sl_ckpt_file_t));
@@ -407,6 +481,57 @@ static int check_snap(const sl_ckpt_file_t *f, char *err, size_t errlen) {
   return 0;
 }
 
+/* A file too large to load: size, then XXH3 as a stream. */
+static int check_streamed(const char *path, const sl_ckpt_file_t *f, char *err, size_t errlen) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    snprintf(err, errlen, "file %s listed in the MANIFEST cannot be read: %s", f->name,
+             strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  if ((uint64_t)st.st_size != f->size) {
+    snprintf(err, errlen, "file %s has %llu bytes, the MANIFEST says %" PRIu64, f->name,
+             (unsigned long long)st.st_size, f->size);
+    close(fd);
+    return -1;
+  }
+  XXH3_state_t *h = XXH3_createState();
+  XXH3_64bits_reset(h);
+  size_t cap = 1 << 20;
+  unsigned char *buf = sl_xmalloc(cap);
+  uint64_t got = 0;
+  int e = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf, cap);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) e = errno;
+    if (r <= 0) break;
+    XXH3_64bits_update(h, buf, (size_t)r);
+    got += (uint64_t)r;
+  }
+  uint64_t sum = XXH3_64bits_digest(h);
+  XXH3_freeState(h);
+  free(buf);
+  close(fd);
+  if (e) {
+    snprintf(err, errlen, "file %s listed in the MANIFEST cannot be read: %s", f->name,
+             strerror(e));
+    return -1;
+  }
+  if (got != f->size) {
+    snprintf(err, errlen, "file %s has %" PRIu64 " bytes, the MANIFEST says %" PRIu64, f->name, got,
+             f->size);
+    return -1;
+  }
+  if (sum != f->hash) {
+    snprintf(err, errlen, "file %s does not match its checksum (corrupted)", f->name);
+    return -1;
+  }
+  return 0;
+}
+
 int sl_ckpt_load_dir(const char *dir, sl_ckpt_manifest_t **out, char *err, size_t errlen) {
   *out = NULL;
   char *mp = sl_xasprintf("%s/MANIFEST", dir);
@@ -429,6 +554,12 @@ int sl_ckpt_load_dir(const char *dir, sl_ckpt_manifest_t **out, char *err, size_
   for (uint32_t i = 0; i < m->file_count; i++) {
     sl_ckpt_file_t *f = &m->files[i];
     char *fp = sl_xasprintf("%s/%s", dir, f->name);
+    if (strchr(f->name, '/')) { /* a state directory's file: hashed, not loaded */
+      int r = check_streamed(fp, f, err, errlen);
+      free(fp);
+      if (r != 0) goto fail;
+      continue;
+    }
     size_t got = 0;
     f->data = read_whole(fp, SIZE_MAX / 2, &got, &e);
     free(fp);

@@ -135,6 +135,8 @@ int sl_dag_topo_order(const sl_dag_t *dag, size_t *order_out);
 const sl_config_value_t *sl_dag_node_config(const sl_dag_node_t *n, const char *key);
 
 #define SL_MAX_PARALLELISM 1024
+/* Job and node names name checkpoint files, metrics and log lines. */
+#define SL_MAX_NAME_LEN 200
 #define SL_MAX_WORKERS 256
 
 #endif

@@ -531,9 +531,20 @@ static void load_settings(load_ctx_t *c, const ynode_t *v) {
 /* ------------------------------------------------------------ nodes */
 
 static bool node_name_valid(const char *s) {
-  if (!*s) return false;
+  if (!*s || strlen(s) > SL_MAX_NAME_LEN) return false;
   for (const char *p = s; *p; p++)
     if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-') return false;
+  return true;
+}
+
+static bool job_name_char(char ch) {
+  return isalnum((unsigned char)ch) || ch == '_' || ch == '-' || ch == '.';
+}
+
+static bool job_name_valid(const char *s) {
+  if (!*s || strlen(s) > SL_MAX_NAME_LEN) return false;
+  for (const char *p = s; *p; p++)
+    if (!job_name_char(*p)) return false;
   return true;
 }
 
@@ -627,8 +638,8 @@ static void load_node(load_ctx_t *c, sl_dag_node_t *n, const ynode_t *key, const
   if (!node_name_valid(n->name))
     load_error(c, key->pos,
                "invalid node name '%s': use letters, digits, '_' and '-' only ('.' separates a "
-               "node from its output port in 'from')",
-               n->name);
+               "node from its output port in 'from'), at most %d characters",
+               n->name, SL_MAX_NAME_LEN);
 
   if (spec->bad) goto out;
   if (spec->kind == YN_SCALAR && spec->is_null) {
@@ -752,7 +763,12 @@ static void load_root(load_ctx_t *c, const ynode_t *root) {
     const ynode_t *k = root->kids[2 * i], *v = root->kids[2 * i + 1];
     if (strcmp(k->text, "name") == 0) {
       const char *s = get_string(c, v, "top level", "name");
-      if (s) {
+      if (s && !job_name_valid(s)) {
+        load_error(c, v->pos,
+                   "invalid job name '%.80s%s': use letters, digits, '_', '-' and '.' only, at "
+                   "most %d characters (it names checkpoints, metrics and log lines)",
+                   s, strlen(s) > 80 ? "..." : "", SL_MAX_NAME_LEN);
+      } else if (s) {
         free(c->dag->name);
         c->dag->name = sl_xstrdup(s);
       }
@@ -784,7 +800,11 @@ static void dag_set_path(sl_dag_t *dag, const char *path) {
   const char *base = slash ? slash + 1 : path;
   const char *dot = strrchr(base, '.');
   size_t len = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+  if (len > SL_MAX_NAME_LEN) len = SL_MAX_NAME_LEN;
   dag->name = len ? sl_xstrndup(base, len) : sl_xstrdup("dag");
+  /* A name from the file's name: other characters become '_'. */
+  for (char *p = dag->name; *p; p++)
+    if (!job_name_char(*p)) *p = '_';
 }
 
 static void settings_defaults(sl_dag_settings_t *s) {

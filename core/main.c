@@ -319,11 +319,6 @@ static int cmd_graph(int argc, char **argv) {
  * with --fresh), then set up checkpointing. 0, or -1 with a message. */
 static int prepare_checkpoints(sl_job_t *job, const cli_opts_t *o, char *err, size_t errlen) {
   const sl_dag_settings_t *s = &job->dag->settings;
-  if (s->state_backend && strcmp(s->state_backend, "memory") != 0) {
-    snprintf(err, errlen, "%s: settings.state.backend '%s' is not available yet; use 'memory'",
-             job->dag->path, s->state_backend);
-    return -1;
-  }
   /* Before anything is restored or opened: two jobs must not share a directory. */
   if (s->checkpoint_dir && sl_control_lock(s->checkpoint_dir, err, errlen) != 0) return -1;
   sl_ckpt_manifest_t *m = NULL;

@@ -1,5 +1,8 @@
 /*
- * state_mem.c - the in-memory keyed-state backend (see state.h).
+ * state_mem.c - the in-memory keyed-state backend (see state.h). Its
+ * functions are reached through mem_ops, the operations table at the end
+ * (state.c dispatches): an instance is a mem_ks_t whose first member is
+ * the sl_keyed_state_t head, a snapshot a mem_snap_t likewise.
  *
  * Layout
  *   One open-addressing table per instance, over all its states: a slot is
@@ -56,9 +59,12 @@
  *   key returns SL_ENOTFOUND (as the SDK says). Allocation failure:
  *   SL_ENOMEM.
  *
- * Snapshot format (all integers little-endian, fixed width)
- *   magic      8 bytes "SLKS-MEM" (keyed state, memory backend; another
- *              backend writes another magic)
+ * Snapshot format (all integers little-endian, fixed width): the portable
+ * keyed-state format. The RocksDB backend writes it too (savepoints) and
+ * reads it (a memory checkpoint restored into RocksDB), so the name of the
+ * magic is historical.
+ *   magic      8 bytes "SLKS-MEM" (another magic, "SLKS-xxx", is refused as
+ *              another backend's)
  *   u32        format version (1)
  *   u32        max_key_groups
  *   u32        state count S (at most 1024), then S times:
@@ -107,6 +113,11 @@
 #define FORMAT_VERSION 1u
 
 /* ------------------------------------------------------------ structures */
+
+typedef struct mem_ks mem_ks_t;
+typedef struct mem_snap mem_snap_t;
+static const sl_state_backend_ops_t mem_ops;
+static const sl_state_snapshot_ops_t mem_snap_ops;
 
 /* 32 bytes of header, so that with a short key the value starts in the
  * entry's first cache line (the hash lives in the slot only). */
@@ -164,7 +175,8 @@ typedef struct snap_state {
   char *name;
 } snap_state_t;
 
-struct sl_state_snapshot {
+struct mem_snap {
+  sl_state_snapshot_t base; /* first: the snapshot ops */
   atomic_int refs; /* the task's + the writer's */
   int owns;        /* set when ks was freed first: the snapshot frees the entries */
   ent_t **ents;
@@ -175,7 +187,8 @@ struct sl_state_snapshot {
   uint32_t nstates;
 };
 
-struct sl_keyed_state {
+struct mem_ks {
+  sl_keyed_state_t base; /* first: the backend ops */
   slot_t *slots;
   size_t cap, mask, count, grow_at;
   unsigned shift;
@@ -188,7 +201,7 @@ struct sl_keyed_state {
   int64_t now;
   /* snapshots */
   uint32_t epoch, frozen_below; /* entries with epoch < frozen_below are frozen */
-  sl_state_snapshot_t *snap;
+  mem_snap_t *snap;
   ent_t **deferred; /* replaced or removed while frozen */
   size_t ndeferred, capdeferred;
   ent_t **garbage; /* deferred entries of a released snapshot, freed a few per call */
@@ -207,11 +220,6 @@ struct sl_keyed_state {
 };
 
 /* ------------------------------------------------------------- helpers */
-
-uint32_t sl_key_group_of(const void *key, size_t len, uint32_t max_key_groups) {
-  if (!max_key_groups) return 0;
-  return (uint32_t)(XXH3_64bits(key, len) % max_key_groups);
-}
 
 static inline size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
@@ -242,17 +250,17 @@ static inline bool key_eq(const unsigned char *a, const unsigned char *b, size_t
   return true;
 }
 
-static inline int64_t expiry_for(const sl_keyed_state_t *ks, const sl_state_t *st) {
+static inline int64_t expiry_for(const mem_ks_t *ks, const sl_state_t *st) {
   if (st->ttl_ms <= 0) return NEVER;
   if (ks->now > NEVER - st->ttl_ms) return NEVER - 1;
   return ks->now + st->ttl_ms;
 }
 
-static inline bool expired(const sl_keyed_state_t *ks, const ent_t *e) {
+static inline bool expired(const mem_ks_t *ks, const ent_t *e) {
   return e->expire <= ks->now;
 }
 
-static inline bool frozen(const sl_keyed_state_t *ks, const ent_t *e) {
+static inline bool frozen(const mem_ks_t *ks, const ent_t *e) {
   return e->epoch < ks->frozen_below;
 }
 
@@ -515,13 +523,13 @@ static uint64_t ent_bytes_k(const ent_t *e, sl_state_kind_t kind) {
   return (uint64_t)e->klen + e->vlen;
 }
 
-static inline sl_state_kind_t kind_of(const sl_keyed_state_t *ks, const ent_t *e) {
+static inline sl_state_kind_t kind_of(const mem_ks_t *ks, const ent_t *e) {
   return ks->states[e->state]->kind;
 }
 
 /* ------------------------------------------------------------ the table */
 
-static int table_resize(sl_keyed_state_t *ks, size_t cap) {
+static int table_resize(mem_ks_t *ks, size_t cap) {
   slot_t *s = calloc(cap, sizeof(slot_t));
   if (!s) return SL_ENOMEM;
   unsigned shift = 64u - (unsigned)__builtin_ctzll(cap);
@@ -542,7 +550,7 @@ static int table_resize(sl_keyed_state_t *ks, size_t cap) {
 
 #define HOT static inline __attribute__((always_inline))
 
-HOT size_t table_find(const sl_keyed_state_t *ks, uint64_t h, uint32_t state, const void *key,
+HOT size_t table_find(const mem_ks_t *ks, uint64_t h, uint32_t state, const void *key,
                       size_t klen) {
   const slot_t *slots = ks->slots;
   for (size_t i = (size_t)(h >> ks->shift);; i = (i + 1) & ks->mask) {
@@ -555,7 +563,7 @@ HOT size_t table_find(const sl_keyed_state_t *ks, uint64_t h, uint32_t state, co
 
 /* Put e into empty slot i (from table_find), growing first when due (the
  * table is never full). SL_ENOMEM when it cannot grow: e is not inserted. */
-static int table_insert_at(sl_keyed_state_t *ks, size_t i, ent_t *e, uint64_t h) {
+static int table_insert_at(mem_ks_t *ks, size_t i, ent_t *e, uint64_t h) {
   if (ks->count + 1 > ks->grow_at) {
     if (table_resize(ks, ks->cap * 2) != 0) return SL_ENOMEM;
     i = table_find(ks, h, e->state, e->b, e->klen);
@@ -566,7 +574,7 @@ static int table_insert_at(sl_keyed_state_t *ks, size_t i, ent_t *e, uint64_t h)
   return 0;
 }
 
-static void defer(sl_keyed_state_t *ks, ent_t *e) {
+static void defer(mem_ks_t *ks, ent_t *e) {
   if (ks->ndeferred == ks->capdeferred) {
     ks->capdeferred = ks->capdeferred ? ks->capdeferred * 2 : 256;
     ks->deferred = sl_xrealloc(ks->deferred, ks->capdeferred * sizeof(ent_t *));
@@ -576,14 +584,14 @@ static void defer(sl_keyed_state_t *ks, ent_t *e) {
 
 /* An entry leaves the table (or is replaced): free it, or defer it when the
  * active snapshot still reads it. */
-static void ent_drop(sl_keyed_state_t *ks, ent_t *e) {
+static void ent_drop(mem_ks_t *ks, ent_t *e) {
   if (frozen(ks, e))
     defer(ks, e);
   else
     ent_free_k(e, kind_of(ks, e));
 }
 
-static void table_remove_at(sl_keyed_state_t *ks, size_t i) {
+static void table_remove_at(mem_ks_t *ks, size_t i) {
   ent_t *gone = ks->slots[i].e;
   ks->bytes -= ent_bytes_k(gone, kind_of(ks, gone));
   size_t mask = ks->mask;
@@ -601,7 +609,7 @@ static void table_remove_at(sl_keyed_state_t *ks, size_t i) {
 }
 
 /* A couple of steps of the incremental TTL sweep. */
-static void sweep_step(sl_keyed_state_t *ks) {
+static void sweep_step(mem_ks_t *ks) {
   for (int n = 0; n < 2; n++) {
     size_t i = ks->sweep & ks->mask;
     ent_t *e = ks->slots[i].e;
@@ -612,7 +620,7 @@ static void sweep_step(sl_keyed_state_t *ks) {
   }
 }
 
-static __attribute__((noinline)) size_t remove_expired(sl_keyed_state_t *ks, size_t i, uint64_t h,
+static __attribute__((noinline)) size_t remove_expired(mem_ks_t *ks, size_t i, uint64_t h,
                                                        uint32_t id) {
   table_remove_at(ks, i);
   return table_find(ks, h, id, ks->key, ks->klen);
@@ -620,7 +628,7 @@ static __attribute__((noinline)) size_t remove_expired(sl_keyed_state_t *ks, siz
 
 /* The live entry of (st, current key): its slot in *idx, or NULL (then *idx
  * is the empty slot where it would go). An expired entry is removed. */
-HOT ent_t *lookup(sl_keyed_state_t *ks, const sl_state_t *st, uint64_t h, size_t *idx) {
+HOT ent_t *lookup(mem_ks_t *ks, const sl_state_t *st, uint64_t h, size_t *idx) {
   size_t i = table_find(ks, h, st->id, ks->key, ks->klen);
   ent_t *e = ks->slots[i].e;
   if (__builtin_expect(e && expired(ks, e), 0)) {
@@ -652,7 +660,7 @@ static ent_t *ent_clone(const ent_t *e, sl_state_kind_t kind) {
 }
 
 /* Entry at slot i, made writable (copied first when the snapshot reads it). */
-static ent_t *writable(sl_keyed_state_t *ks, size_t i) {
+static ent_t *writable(mem_ks_t *ks, size_t i) {
   ent_t *e = ks->slots[i].e;
   if (!frozen(ks, e)) return e;
   ent_t *n = ent_clone(e, kind_of(ks, e));
@@ -665,7 +673,7 @@ static ent_t *writable(sl_keyed_state_t *ks, size_t i) {
 
 /* ------------------------------------------------------------ snapshots */
 
-static void snap_destroy(sl_state_snapshot_t *s) {
+static void snap_destroy(mem_snap_t *s) {
   if (s->owns)
     for (size_t i = 0; i < s->n; i++) {
       ent_t *e = s->ents[i];
@@ -679,8 +687,8 @@ static void snap_destroy(sl_state_snapshot_t *s) {
 
 /* Task thread, once the writer has released the snapshot: the deferred
  * entries become garbage, freed a few per state call (no pause here). */
-static void snap_reclaim(sl_keyed_state_t *ks) {
-  sl_state_snapshot_t *s = ks->snap;
+static void snap_reclaim(mem_ks_t *ks) {
+  mem_snap_t *s = ks->snap;
   if (ks->ngarbage == 0) {
     ent_t **g = ks->garbage;
     size_t cap = ks->capgarbage;
@@ -712,7 +720,7 @@ static void snap_reclaim(sl_keyed_state_t *ks) {
 
 #define GARBAGE_PER_CALL 16
 
-static void free_garbage(sl_keyed_state_t *ks, size_t max) {
+static void free_garbage(mem_ks_t *ks, size_t max) {
   size_t n = ks->ngarbage < max ? ks->ngarbage : max;
   for (size_t i = 0; i < n; i++) {
     ent_t *e = ks->garbage[--ks->ngarbage];
@@ -726,25 +734,27 @@ static void free_garbage(sl_keyed_state_t *ks, size_t max) {
   ks->chores = ks->snap != NULL || ks->ngarbage > 0;
 }
 
-static inline void snap_poll(sl_keyed_state_t *ks) {
+static inline void snap_poll(mem_ks_t *ks) {
   if (ks->snap && atomic_load_explicit(&ks->snap->refs, memory_order_acquire) == 1)
     snap_reclaim(ks);
 }
 
 /* Off the hot path: see whether the snapshot was released, free some garbage. */
-static __attribute__((noinline)) void do_chores(sl_keyed_state_t *ks) {
+static __attribute__((noinline)) void do_chores(mem_ks_t *ks) {
   snap_poll(ks);
   if (ks->ngarbage) free_garbage(ks, GARBAGE_PER_CALL);
 }
 
-sl_state_snapshot_t *sl_keyed_state_snapshot_begin(sl_keyed_state_t *ks) {
+static sl_state_snapshot_t *mem_snapshot_begin(sl_keyed_state_t *base_) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   if (!ks) return NULL;
   if (ks->snap) {
     snap_poll(ks);
     if (ks->snap) return NULL; /* the previous one is still being written */
   }
-  sl_state_snapshot_t *s = calloc(1, sizeof(*s));
+  mem_snap_t *s = calloc(1, sizeof(*s));
   if (!s) return NULL;
+  s->base.ops = &mem_snap_ops;
   atomic_init(&s->refs, 2);
   s->now = ks->now;
   s->max_kg = ks->max_kg;
@@ -789,7 +799,7 @@ sl_state_snapshot_t *sl_keyed_state_snapshot_begin(sl_keyed_state_t *ks) {
   ks->epoch++;
   ks->snap = s;
   ks->chores = true;
-  return s;
+  return &s->base;
 fail:
   if (s->states)
     for (uint32_t i = 0; i < s->nstates; i++) free(s->states[i].name);
@@ -799,7 +809,8 @@ fail:
   return NULL;
 }
 
-void sl_state_snapshot_release(sl_state_snapshot_t *snap) {
+static void mem_snap_release(sl_state_snapshot_t *base_) {
+  mem_snap_t *snap = (mem_snap_t *)base_;
   if (!snap) return;
   if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) == 1) snap_destroy(snap);
 }
@@ -864,7 +875,8 @@ static unsigned char *enc_entry(unsigned char *p, const ent_t *e, uint32_t kind)
   return p;
 }
 
-int sl_state_snapshot_write(sl_state_snapshot_t *snap, sl_buf_t *out, char *err, size_t errlen) {
+static int mem_snap_write(sl_state_snapshot_t *base_, sl_buf_t *out, char *err, size_t errlen) {
+  mem_snap_t *snap = (mem_snap_t *)base_;
   if (!snap || !out) {
     if (err && errlen) snprintf(err, errlen, "no snapshot or no output buffer");
     return -1;
@@ -965,7 +977,11 @@ int sl_state_snapshot_write(sl_state_snapshot_t *snap, sl_buf_t *out, char *err,
 sl_keyed_state_t *sl_keyed_state_new_memory(uint32_t max_key_groups, uint32_t kg_begin,
                                             uint32_t kg_end) {
   if (!max_key_groups || kg_begin > kg_end || kg_end > max_key_groups) return NULL;
-  sl_keyed_state_t *ks = sl_xcalloc(1, sizeof(*ks));
+  mem_ks_t *ks = sl_xcalloc(1, sizeof(*ks));
+  ks->base.ops = &mem_ops;
+  ks->base.max_kg = max_key_groups;
+  ks->base.kg_begin = kg_begin;
+  ks->base.kg_end = kg_end;
   ks->max_kg = max_key_groups;
   ks->kg_begin = kg_begin;
   ks->kg_end = kg_end;
@@ -975,10 +991,11 @@ sl_keyed_state_t *sl_keyed_state_new_memory(uint32_t max_key_groups, uint32_t kg
     free(ks);
     return NULL;
   }
-  return ks;
+  return &ks->base;
 }
 
-void sl_keyed_state_free(sl_keyed_state_t *ks) {
+static void mem_free(sl_keyed_state_t *base_) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   if (!ks) return;
   bool abandoned = false;
   if (ks->snap) {
@@ -987,7 +1004,7 @@ void sl_keyed_state_free(sl_keyed_state_t *ks) {
     } else {
       /* Not released yet: the frozen entries (live or deferred) now belong
        * to the snapshot, which frees them on release. */
-      sl_state_snapshot_t *s = ks->snap;
+      mem_snap_t *s = ks->snap;
       for (size_t i = 0; i < ks->cap; i++) {
         ent_t *e = ks->slots[i].e;
         if (e && !frozen(ks, e)) ent_free_k(e, kind_of(ks, e));
@@ -1019,14 +1036,14 @@ static const char *kind_name(uint32_t k) {
                                                                                         : "?";
 }
 
-static struct sl_state *find_state(const sl_keyed_state_t *ks, const char *name, size_t len) {
+static struct sl_state *find_state(const mem_ks_t *ks, const char *name, size_t len) {
   for (uint32_t i = 0; i < ks->nstates; i++)
     if (strlen(ks->states[i]->name) == len && memcmp(ks->states[i]->name, name, len) == 0)
       return ks->states[i];
   return NULL;
 }
 
-static struct sl_state *add_state(sl_keyed_state_t *ks, const char *name, size_t len,
+static struct sl_state *add_state(mem_ks_t *ks, const char *name, size_t len,
                                   sl_state_kind_t kind, int64_t ttl_ms, bool declared) {
   if (ks->nstates == ks->capstates) {
     uint32_t cap = ks->capstates ? ks->capstates * 2 : 4;
@@ -1046,8 +1063,9 @@ static struct sl_state *add_state(sl_keyed_state_t *ks, const char *name, size_t
   return st;
 }
 
-sl_state_t *sl_keyed_state_declare(sl_keyed_state_t *ks, const char *name, sl_state_kind_t kind,
-                                   int64_t ttl_ms, char *err, size_t errlen) {
+static sl_state_t *mem_declare(sl_keyed_state_t *base_, const char *name, sl_state_kind_t kind,
+                               int64_t ttl_ms, char *err, size_t errlen) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   if (!ks || !name || !*name) {
     if (err && errlen) snprintf(err, errlen, "a state needs a non-empty name");
     return NULL;
@@ -1087,7 +1105,8 @@ sl_state_t *sl_keyed_state_declare(sl_keyed_state_t *ks, const char *name, sl_st
   return add_state(ks, name, len, kind, ttl_ms, true);
 }
 
-void sl_keyed_state_set_key(sl_keyed_state_t *ks, const void *key, size_t len, uint32_t key_group) {
+static void mem_set_key(sl_keyed_state_t *base_, const void *key, size_t len, uint32_t key_group) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   ks->key = key;
   ks->klen = len;
   ks->kg = key_group;
@@ -1097,15 +1116,15 @@ void sl_keyed_state_set_key(sl_keyed_state_t *ks, const void *key, size_t len, u
   ks->kh = XXH3_64bits(key, len);
 }
 
-void sl_keyed_state_set_now(sl_keyed_state_t *ks, int64_t now_ms) { ks->now = now_ms; }
+static void mem_set_now(sl_keyed_state_t *base_, int64_t now_ms) { ((mem_ks_t *)base_)->now = now_ms; }
 
-uint64_t sl_keyed_state_entries(const sl_keyed_state_t *ks) { return ks ? ks->count : 0; }
-uint64_t sl_keyed_state_bytes(const sl_keyed_state_t *ks) { return ks ? ks->bytes : 0; }
+static uint64_t mem_entries(const sl_keyed_state_t *base_) { return ((const mem_ks_t *)base_)->count; }
+static uint64_t mem_bytes(const sl_keyed_state_t *base_) { return ((const mem_ks_t *)base_)->bytes; }
 
 /* -------------------------------------------------------- operations */
 
 /* Common checks; on 0, *h is the hash of (st, current key). */
-HOT int prep(sl_keyed_state_t *ks, const sl_state_t *st, sl_state_kind_t kind, uint64_t *h) {
+HOT int prep(mem_ks_t *ks, const sl_state_t *st, sl_state_kind_t kind, uint64_t *h) {
   if (__builtin_expect(!st || st->id >= ks->nstates || ks->states[st->id] != st, 0))
     return SL_EINVAL;
   if (kind && st->kind != kind) return SL_EINVAL;
@@ -1115,13 +1134,14 @@ HOT int prep(sl_keyed_state_t *ks, const sl_state_t *st, sl_state_kind_t kind, u
   return 0;
 }
 
-static ent_t *new_entry(sl_keyed_state_t *ks, const sl_state_t *st, size_t vcap) {
+static ent_t *new_entry(mem_ks_t *ks, const sl_state_t *st, size_t vcap) {
   ent_t *e = ent_alloc(st->kind, st->id, ks->kg, ks->key, ks->klen, vcap);
   if (e) e->epoch = ks->epoch;
   return e;
 }
 
-int sl_ks_get(sl_keyed_state_t *ks, sl_state_t *st, sl_bytes_t *out) {
+static int mem_get(sl_keyed_state_t *base_, sl_state_t *st, sl_bytes_t *out) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   uint64_t h;
   int rc = prep(ks, st, SL_STATE_VALUE, &h);
   if (rc) return rc;
@@ -1134,7 +1154,8 @@ int sl_ks_get(sl_keyed_state_t *ks, sl_state_t *st, sl_bytes_t *out) {
   return 0;
 }
 
-int sl_ks_put(sl_keyed_state_t *ks, sl_state_t *st, const void *v, size_t len) {
+static int mem_put(sl_keyed_state_t *base_, sl_state_t *st, const void *v, size_t len) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   uint64_t h;
   int rc = prep(ks, st, SL_STATE_VALUE, &h);
   if (rc) return rc;
@@ -1180,7 +1201,8 @@ int sl_ks_put(sl_keyed_state_t *ks, sl_state_t *st, const void *v, size_t len) {
   return 0;
 }
 
-int sl_ks_clear(sl_keyed_state_t *ks, sl_state_t *st) {
+static int mem_clear(sl_keyed_state_t *base_, sl_state_t *st) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   uint64_t h;
   int rc = prep(ks, st, 0, &h);
   if (rc) return rc;
@@ -1190,7 +1212,8 @@ int sl_ks_clear(sl_keyed_state_t *ks, sl_state_t *st) {
   return 0;
 }
 
-int sl_ks_list_append(sl_keyed_state_t *ks, sl_state_t *st, const void *v, size_t len) {
+static int mem_list_append(sl_keyed_state_t *base_, sl_state_t *st, const void *v, size_t len) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   uint64_t h;
   int rc = prep(ks, st, SL_STATE_LIST, &h);
   if (rc) return rc;
@@ -1220,7 +1243,8 @@ int sl_ks_list_append(sl_keyed_state_t *ks, sl_state_t *st, const void *v, size_
   return 0;
 }
 
-int sl_ks_list_count(sl_keyed_state_t *ks, sl_state_t *st, size_t *out) {
+static int mem_list_count(sl_keyed_state_t *base_, sl_state_t *st, size_t *out) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   uint64_t h;
   int rc = prep(ks, st, SL_STATE_LIST, &h);
   if (rc) return rc;
@@ -1236,7 +1260,8 @@ int sl_ks_list_count(sl_keyed_state_t *ks, sl_state_t *st, size_t *out) {
   return 0;
 }
 
-int sl_ks_list_get(sl_keyed_state_t *ks, sl_state_t *st, size_t idx, sl_bytes_t *out) {
+static int mem_list_get(sl_keyed_state_t *base_, sl_state_t *st, size_t idx, sl_bytes_t *out) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   uint64_t h;
   int rc = prep(ks, st, SL_STATE_LIST, &h);
   if (rc) return rc;
@@ -1252,7 +1277,8 @@ int sl_ks_list_get(sl_keyed_state_t *ks, sl_state_t *st, size_t idx, sl_bytes_t 
   return 0;
 }
 
-int sl_ks_list_trim_front(sl_keyed_state_t *ks, sl_state_t *st, size_t n) {
+static int mem_list_trim_front(sl_keyed_state_t *base_, sl_state_t *st, size_t n) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   uint64_t h;
   int rc = prep(ks, st, SL_STATE_LIST, &h);
   if (rc) return rc;
@@ -1277,8 +1303,9 @@ int sl_ks_list_trim_front(sl_keyed_state_t *ks, sl_state_t *st, size_t n) {
   return 0;
 }
 
-int sl_ks_map_get(sl_keyed_state_t *ks, sl_state_t *st, const void *mk, size_t mklen,
-                  sl_bytes_t *out) {
+static int mem_map_get(sl_keyed_state_t *base_, sl_state_t *st, const void *mk, size_t mklen,
+                       sl_bytes_t *out) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   uint64_t h;
   int rc = prep(ks, st, SL_STATE_MAP, &h);
   if (rc) return rc;
@@ -1295,8 +1322,9 @@ int sl_ks_map_get(sl_keyed_state_t *ks, sl_state_t *st, const void *mk, size_t m
   return 0;
 }
 
-int sl_ks_map_put(sl_keyed_state_t *ks, sl_state_t *st, const void *mk, size_t mklen,
-                  const void *v, size_t len) {
+static int mem_map_put(sl_keyed_state_t *base_, sl_state_t *st, const void *mk, size_t mklen,
+                       const void *v, size_t len) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   uint64_t h;
   int rc = prep(ks, st, SL_STATE_MAP, &h);
   if (rc) return rc;
@@ -1328,7 +1356,8 @@ int sl_ks_map_put(sl_keyed_state_t *ks, sl_state_t *st, const void *mk, size_t m
   return 0;
 }
 
-int sl_ks_map_remove(sl_keyed_state_t *ks, sl_state_t *st, const void *mk, size_t mklen) {
+static int mem_map_remove(sl_keyed_state_t *base_, sl_state_t *st, const void *mk, size_t mklen) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   uint64_t h;
   int rc = prep(ks, st, SL_STATE_MAP, &h);
   if (rc) return rc;
@@ -1358,8 +1387,9 @@ int sl_ks_map_remove(sl_keyed_state_t *ks, sl_state_t *st, const void *mk, size_
   return 0;
 }
 
-int sl_ks_map_next(sl_keyed_state_t *ks, sl_state_t *st, size_t *cursor, sl_bytes_t *mk,
-                   sl_bytes_t *v) {
+static int mem_map_next(sl_keyed_state_t *base_, sl_state_t *st, size_t *cursor, sl_bytes_t *mk,
+                        sl_bytes_t *v) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   uint64_t h;
   int rc = prep(ks, st, SL_STATE_MAP, &h);
   if (rc) return rc;
@@ -1452,7 +1482,7 @@ typedef struct rstate {
 } rstate_t;
 
 /* Insert a restored entry (replaces one with the same state and key). */
-static int restore_put(sl_keyed_state_t *ks, ent_t *e, uint64_t h) {
+static int restore_put(mem_ks_t *ks, ent_t *e, uint64_t h) {
   size_t i = table_find(ks, h, e->state, e->b, e->klen);
   if (ks->slots[i].e) {
     ent_t *old = ks->slots[i].e;
@@ -1469,7 +1499,7 @@ static int restore_put(sl_keyed_state_t *ks, ent_t *e, uint64_t h) {
 }
 
 /* One entry of key group g; `apply` builds and inserts it. */
-static int parse_entry(sl_keyed_state_t *ks, rd_t *r, const rstate_t *rs, uint32_t nstates,
+static int parse_entry(mem_ks_t *ks, rd_t *r, const rstate_t *rs, uint32_t nstates,
                        uint32_t g, bool apply) {
   size_t at = r->pos;
   uint32_t sid, klen;
@@ -1539,7 +1569,7 @@ fail:
   return -1;
 }
 
-static int parse_blob(sl_keyed_state_t *ks, const unsigned char *data, size_t len, bool apply,
+static int parse_blob(mem_ks_t *ks, const unsigned char *data, size_t len, bool apply,
                       size_t *entries, char *err, size_t errlen) {
   rd_t r = {data, 0, len, "the snapshot", err, errlen};
   rstate_t *rs = NULL;
@@ -1700,8 +1730,9 @@ out:
   return rc;
 }
 
-int sl_keyed_state_restore(sl_keyed_state_t *ks, const void *data, size_t len, char *err,
-                           size_t errlen) {
+static int mem_restore(sl_keyed_state_t *base_, const void *data, size_t len, char *err,
+                       size_t errlen) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
   if (!ks || (!data && len)) {
     if (err && errlen) snprintf(err, errlen, "no keyed state or no data");
     return -1;
@@ -1722,3 +1753,33 @@ int sl_keyed_state_restore(sl_keyed_state_t *ks, const void *data, size_t len, c
   entries = 0;
   return parse_blob(ks, data, len, true, &entries, err, errlen);
 }
+
+/* ------------------------------------------------------------ dispatch */
+
+static const sl_state_snapshot_ops_t mem_snap_ops = {
+    .write = mem_snap_write,
+    .release = mem_snap_release,
+};
+
+static const sl_state_backend_ops_t mem_ops = {
+    .name = "memory",
+    .free = mem_free,
+    .declare = mem_declare,
+    .set_key = mem_set_key,
+    .set_now = mem_set_now,
+    .get = mem_get,
+    .put = mem_put,
+    .clear = mem_clear,
+    .list_append = mem_list_append,
+    .list_count = mem_list_count,
+    .list_get = mem_list_get,
+    .list_trim_front = mem_list_trim_front,
+    .map_get = mem_map_get,
+    .map_put = mem_map_put,
+    .map_remove = mem_map_remove,
+    .map_next = mem_map_next,
+    .entries = mem_entries,
+    .bytes = mem_bytes,
+    .snapshot_begin = mem_snapshot_begin,
+    .restore = mem_restore,
+};

@@ -8,6 +8,7 @@ PACKAGES=(
   cmake gcc g++ make pkg-config   # build
   libyaml-dev                     # DAG files (YAML with line:column marks)
   libxxhash-dev                   # key_by hashing (XXH3)
+  librocksdb-dev                  # the RocksDB keyed-state backend (state.backend: rocksdb)
   liblua5.4-dev lua-cjson-dev     # the Lua operator host (lua/): Lua 5.4 and its JSON codec
   libcmocka-dev                   # unit tests
   valgrind                        # memcheck runs in tests/e2e/valgrind.sh

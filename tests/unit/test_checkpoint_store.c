@@ -227,6 +227,98 @@ static void latest_falls_back_and_prune_keeps(void **st) {
   assert_non_null(strstr(err, "not a directory"));
 }
 
+/* A checkpoint with a state directory (RocksDB): its files are listed as
+ * <node>.<task>.rocksdb/<file> in a version 2 manifest, verified by size and
+ * checksum (streamed), and removed with the checkpoint. */
+static void state_directory_files(void **st) {
+  (void)st;
+  char dir[512], sub[600], path[700], err[512];
+  snprintf(dir, sizeof(dir), "%s/chk-000000000011", root);
+  mkdir(dir, 0755);
+  snprintf(sub, sizeof(sub), "%s/n.0.rocksdb", dir);
+  mkdir(sub, 0755);
+  static const char sst[] = "not really an SST, but bytes all the same";
+  snprintf(path, sizeof(path), "%s/000007.sst", sub);
+  write_file(path, sst, sizeof(sst));
+  sl_buf_t snap = {0};
+  sl_buf_append(&snap, "SLSNAP01", 8);
+  sl_buf_append_u64(&snap, 4);
+  sl_buf_append_u32(&snap, 0);
+  sl_buf_append_u64(&snap, 0);
+  snprintf(path, sizeof(path), "%s/n.0.snap", dir);
+  write_file(path, snap.data, snap.len);
+  const char *names[] = {"n.0.rocksdb/000007.sst", "x.0.rocksdb/000007.sst",
+                         "n.1.rocksdb/000007.sst", "n.0.rocksdb/..", "n.0.rocksdb/a/b"};
+  for (size_t v = 0; v < sizeof(names) / sizeof(names[0]); v++) {
+    char *body = NULL, *text = NULL;
+    int k = asprintf(&body,
+                     "sluice-checkpoint 2\nid 11\nkind checkpoint\njob t\nmax_key_groups 128\n"
+                     "created_ms 1\nnode n 1 1\nfile n 0 n.0.snap %zu %016llx\n"
+                     "file n 0 %s %zu %016llx\n",
+                     snap.len, (unsigned long long)XXH3_64bits(snap.data, snap.len), names[v],
+                     sizeof(sst), (unsigned long long)XXH3_64bits(sst, sizeof(sst)));
+    assert_true(k > 0);
+    k = asprintf(&text, "%schecksum %016llx\n", body,
+                 (unsigned long long)XXH3_64bits(body, strlen(body)));
+    assert_true(k > 0);
+    snprintf(path, sizeof(path), "%s/MANIFEST", dir);
+    write_file(path, text, strlen(text));
+    free(body);
+    free(text);
+    sl_ckpt_manifest_t *m = NULL;
+    int rc = sl_ckpt_load_dir(dir, &m, err, sizeof(err));
+    if (v == 0) {
+      if (rc != 0) fail_msg("%s", err);
+      assert_int_equal(m->file_count, 2);
+      assert_null(m->files[1].data); /* streamed, not loaded */
+      sl_ckpt_manifest_free(m);
+    } else {
+      assert_int_equal(rc, -1); /* another node's or task's directory, a path: refused */
+      assert_non_null(strstr(err, "malformed"));
+    }
+  }
+  /* (The manifest now names a bad path; write the good one back.) */
+  char *body = NULL, *text = NULL;
+  assert_true(asprintf(&body,
+                       "sluice-checkpoint 2\nid 11\nkind checkpoint\njob t\nmax_key_groups 128\n"
+                       "created_ms 1\nnode n 1 1\nfile n 0 n.0.snap %zu %016llx\n"
+                       "file n 0 n.0.rocksdb/000007.sst %zu %016llx\n",
+                       snap.len, (unsigned long long)XXH3_64bits(snap.data, snap.len),
+                       sizeof(sst), (unsigned long long)XXH3_64bits(sst, sizeof(sst))) > 0);
+  assert_true(asprintf(&text, "%schecksum %016llx\n", body,
+                       (unsigned long long)XXH3_64bits(body, strlen(body))) > 0);
+  snprintf(path, sizeof(path), "%s/MANIFEST", dir);
+  write_file(path, text, strlen(text));
+  free(body);
+  free(text);
+  /* Damage to the state file: a flipped byte, another size, gone. */
+  snprintf(path, sizeof(path), "%s/000007.sst", sub);
+  char bad[sizeof(sst)];
+  memcpy(bad, sst, sizeof(sst));
+  bad[3] ^= 1;
+  write_file(path, bad, sizeof(bad));
+  sl_ckpt_manifest_t *m = NULL;
+  assert_int_equal(sl_ckpt_load_dir(dir, &m, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "n.0.rocksdb/000007.sst does not match its checksum"));
+  write_file(path, sst, sizeof(sst) - 1);
+  assert_int_equal(sl_ckpt_load_dir(dir, &m, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "the MANIFEST says"));
+  unlink(path);
+  assert_int_equal(sl_ckpt_load_dir(dir, &m, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "cannot be read"));
+  write_file(path, sst, sizeof(sst));
+  assert_int_equal(sl_ckpt_load_dir(dir, &m, err, sizeof(err)), 0);
+  sl_ckpt_manifest_free(m);
+  /* Pruned with its state directory. */
+  sl_ckpt_prune(root, 1, 12);
+  make_checkpoint(12, &text);
+  free(text);
+  sl_ckpt_prune(root, 1, 12);
+  struct stat sb;
+  assert_int_not_equal(stat(dir, &sb), 0);
+  sl_buf_free(&snap);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(op_state_round_trip_and_truncation),
@@ -234,6 +326,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(manifest_mutations_refused, setup_root, teardown_root),
       cmocka_unit_test_setup_teardown(snap_damage_refused, setup_root, teardown_root),
       cmocka_unit_test_setup_teardown(latest_falls_back_and_prune_keeps, setup_root, teardown_root),
+      cmocka_unit_test_setup_teardown(state_directory_files, setup_root, teardown_root),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
