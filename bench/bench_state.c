@@ -30,27 +30,13 @@
 
 #include "state.h"
 #include "util.h"
+#include "bench_keys.h"
 
-#define KEY_LEN 16
 #define VALUE_LEN 100
 #define MAX_KG 128
 #define ROUNDS 10
 
-/* CPU time of this thread: the figures stay meaningful on a loaded machine
- * (time spent descheduled is not counted; cache pollution still is). */
-static uint64_t cpu_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
-static uint64_t rng_state;
-static inline uint64_t next_rand(void) { /* xorshift64* */
-  rng_state ^= rng_state >> 12;
-  rng_state ^= rng_state << 25;
-  rng_state ^= rng_state >> 27;
-  return rng_state * 2685821657736338717ull;
-}
 
 /* -------------------------------------------------- the bare table */
 
@@ -134,29 +120,8 @@ static void bare_free(bare_t *t) {
 
 /* ------------------------------------------------------------ setup */
 
-typedef struct keys {
-  unsigned char (*k)[KEY_LEN];
-  uint32_t *kg;
-  size_t n;
-} keys_t;
 
-static void keys_make(keys_t *ks, size_t n, uint64_t seed) {
-  ks->k = sl_xmalloc(n * KEY_LEN);
-  ks->kg = sl_xmalloc(n * sizeof(uint32_t));
-  ks->n = n;
-  rng_state = seed;
-  for (size_t i = 0; i < n; i++) {
-    uint64_t a = next_rand(), b = (uint64_t)i; /* unique: the index is part of the key */
-    memcpy(ks->k[i], &a, 8);
-    memcpy(ks->k[i] + 8, &b, 8);
-    ks->kg[i] = sl_key_group_of(ks->k[i], KEY_LEN, MAX_KG);
-  }
-}
 
-static void keys_free(keys_t *ks) {
-  free(ks->k);
-  free(ks->kg);
-}
 
 static sl_keyed_state_t *fill_state(const keys_t *keys, sl_state_t **st_out) {
   sl_keyed_state_t *ks = sl_keyed_state_new_memory(MAX_KG, 0, MAX_KG);
@@ -166,7 +131,7 @@ static sl_keyed_state_t *fill_state(const keys_t *keys, sl_state_t **st_out) {
   memset(v, 'v', sizeof(v));
   for (size_t i = 0; i < keys->n; i++) {
     memcpy(v, &i, sizeof(i));
-    sl_keyed_state_set_key(ks, keys->k[i], KEY_LEN, keys->kg[i]);
+    sl_keyed_state_set_key(ks, keys->k[i], KEY_LEN);
     if (sl_ks_put(ks, st, v, VALUE_LEN) != 0) {
       fprintf(stderr, "put failed\n");
       exit(1);
@@ -183,7 +148,7 @@ static double run_state_get(sl_keyed_state_t *ks, sl_state_t *st, const keys_t *
   uint64_t s = 0, t0 = cpu_ns();
   for (uint64_t o = 0; o < ops; o++) {
     size_t i = (size_t)(next_rand() % keys->n);
-    sl_keyed_state_set_key(ks, keys->k[i], KEY_LEN, keys->kg[i]);
+    sl_keyed_state_set_key(ks, keys->k[i], KEY_LEN);
     sl_bytes_t b;
     if (sl_ks_get(ks, st, &b) == 0) s += b.len + ((const unsigned char *)b.ptr)[0];
   }
@@ -212,7 +177,7 @@ static double run_state_put(sl_keyed_state_t *ks, sl_state_t *st, const keys_t *
   for (uint64_t o = 0; o < ops; o++) {
     size_t i = (size_t)(next_rand() % keys->n);
     v[0] = (unsigned char)o;
-    sl_keyed_state_set_key(ks, keys->k[i], KEY_LEN, keys->kg[i]);
+    sl_keyed_state_set_key(ks, keys->k[i], KEY_LEN);
     sl_ks_put(ks, st, v, VALUE_LEN);
   }
   return (double)(cpu_ns() - t0) / (double)ops;
@@ -315,14 +280,14 @@ static void bench_snapshot(size_t nkeys) {
     if (w < write_best) write_best = w;
     t0 = sl_mono_ns();
     for (size_t i = 0; i < nkeys; i++) {
-      sl_keyed_state_set_key(ks, keys.k[i], KEY_LEN, keys.kg[i]);
+      sl_keyed_state_set_key(ks, keys.k[i], KEY_LEN);
       sl_ks_put(ks, st, v, VALUE_LEN);
     }
     double c = (double)(sl_mono_ns() - t0) / (double)nkeys;
     if (c < cow_best) cow_best = c;
     sl_state_snapshot_release(s);
     t0 = sl_mono_ns();
-    sl_keyed_state_set_key(ks, keys.k[0], KEY_LEN, keys.kg[0]);
+    sl_keyed_state_set_key(ks, keys.k[0], KEY_LEN);
     sl_bytes_t got;
     sl_ks_get(ks, st, &got); /* sees the release: frees the deferred entries */
     double r = (double)(sl_mono_ns() - t0) / 1e6; /* frees 16 of the copied-over entries */

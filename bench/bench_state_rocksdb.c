@@ -37,44 +37,15 @@
 #include "state.h"
 #include "state_rocksdb.h"
 #include "util.h"
+#include "bench_keys.h"
 
-#define KEY_LEN 16
 #define VALUE_LEN 100
 #define MAX_KG 128
 #define ROUNDS 10
 
-static uint64_t cpu_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
-static uint64_t rng_state;
-static inline uint64_t next_rand(void) { /* xorshift64* */
-  rng_state ^= rng_state >> 12;
-  rng_state ^= rng_state << 25;
-  rng_state ^= rng_state >> 27;
-  return rng_state * 2685821657736338717ull;
-}
 
-typedef struct keys {
-  unsigned char (*k)[KEY_LEN];
-  uint32_t *kg;
-  size_t n;
-} keys_t;
 
-static void keys_make(keys_t *ks, size_t n, uint64_t seed) {
-  ks->k = sl_xmalloc(n * KEY_LEN);
-  ks->kg = sl_xmalloc(n * sizeof(uint32_t));
-  ks->n = n;
-  rng_state = seed;
-  for (size_t i = 0; i < n; i++) {
-    uint64_t a = next_rand(), b = (uint64_t)i;
-    memcpy(ks->k[i], &a, 8);
-    memcpy(ks->k[i] + 8, &b, 8);
-    ks->kg[i] = sl_key_group_of(ks->k[i], KEY_LEN, MAX_KG);
-  }
-}
 
 static void die(const char *what, const char *err) {
   fprintf(stderr, "bench_state_rocksdb: %s: %s\n", what, err ? err : "failed");
@@ -88,7 +59,7 @@ static double run_state_get(sl_keyed_state_t *ks, sl_state_t *st, const keys_t *
   uint64_t s = 0, t0 = cpu_ns();
   for (uint64_t o = 0; o < ops; o++) {
     size_t i = (size_t)(next_rand() % keys->n);
-    sl_keyed_state_set_key(ks, keys->k[i], KEY_LEN, keys->kg[i]);
+    sl_keyed_state_set_key(ks, keys->k[i], KEY_LEN);
     sl_bytes_t b;
     if (sl_ks_get(ks, st, &b) == 0) s += b.len + ((const unsigned char *)b.ptr)[0];
   }
@@ -122,7 +93,7 @@ static double run_state_put(sl_keyed_state_t *ks, sl_state_t *st, const keys_t *
   for (uint64_t o = 0; o < ops; o++) {
     size_t i = (size_t)(next_rand() % keys->n);
     v[0] = (unsigned char)o;
-    sl_keyed_state_set_key(ks, keys->k[i], KEY_LEN, keys->kg[i]);
+    sl_keyed_state_set_key(ks, keys->k[i], KEY_LEN);
     if (sl_ks_put(ks, st, v, VALUE_LEN) != 0) die("sl_ks_put", NULL);
   }
   return (double)(cpu_ns() - t0) / (double)ops;
@@ -153,7 +124,7 @@ static sl_keyed_state_t *fill_state(const keys_t *keys, const char *dir, sl_stat
   memset(v, 'v', sizeof(v));
   for (size_t i = 0; i < keys->n; i++) {
     memcpy(v, &i, sizeof(i));
-    sl_keyed_state_set_key(ks, keys->k[i], KEY_LEN, keys->kg[i]);
+    sl_keyed_state_set_key(ks, keys->k[i], KEY_LEN);
     if (sl_ks_put(ks, st, v, VALUE_LEN) != 0) die("fill", NULL);
   }
   *st_out = st;
@@ -222,8 +193,7 @@ static void bench_hot_path(const char *base, size_t nkeys, uint64_t ops) {
   free(cmd);
   free(sdir);
   free(rdir);
-  free(keys.k);
-  free(keys.kg);
+  keys_free(&keys);
 }
 
 /* ------------------------------------------------------------ snapshots */
@@ -274,7 +244,7 @@ static void bench_snapshots(const char *base, size_t nkeys) {
   size_t changed = nkeys / 100 ? nkeys / 100 : 1;
   for (size_t i = 0; i < changed / 2; i++) {
     size_t k = (size_t)(next_rand() % nkeys);
-    sl_keyed_state_set_key(ks, keys.k[k], KEY_LEN, keys.kg[k]);
+    sl_keyed_state_set_key(ks, keys.k[k], KEY_LEN);
     sl_ks_put(ks, st, v, VALUE_LEN);
   }
   t0 = sl_mono_ns();
@@ -282,7 +252,7 @@ static void bench_snapshots(const char *base, size_t nkeys) {
   double begin2_us = (double)(sl_mono_ns() - t0) / 1e3;
   for (size_t i = 0; i < changed - changed / 2; i++) {
     size_t k = (size_t)(next_rand() % nkeys);
-    sl_keyed_state_set_key(ks, keys.k[k], KEY_LEN, keys.kg[k]);
+    sl_keyed_state_set_key(ks, keys.k[k], KEY_LEN);
     sl_ks_put(ks, st, v, VALUE_LEN);
   }
   t0 = sl_mono_ns();
@@ -331,8 +301,7 @@ static void bench_snapshots(const char *base, size_t nkeys) {
   free(d1);
   free(d2);
   free(sdir);
-  free(keys.k);
-  free(keys.kg);
+  keys_free(&keys);
 }
 
 int main(int argc, char **argv) {

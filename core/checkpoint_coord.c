@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "fs.h"
 #include "log.h"
 
 #define COORD_POLL_NS 100000000ull /* re-check finished tasks at least every 100 ms */

@@ -17,50 +17,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-
-static int copy_bytes(const char *src, const char *dst) {
-  int in = open(src, O_RDONLY | O_CLOEXEC);
-  if (in < 0) return errno;
-  int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (out < 0) {
-    int e = errno;
-    close(in);
-    return e;
-  }
-  char buf[1 << 16];
-  int e = 0;
-  for (;;) {
-    ssize_t r = read(in, buf, sizeof(buf));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      e = errno;
-      break;
-    }
-    if (r == 0) break;
-    for (ssize_t off = 0; off < r;) {
-      ssize_t w = write(out, buf + off, (size_t)(r - off));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        e = w < 0 ? errno : EIO;
-        break;
-      }
-      off += w;
-    }
-    if (e) break;
-  }
-  if (!e && fsync(out) != 0) e = errno;
-  if (close(out) != 0 && !e) e = errno;
-  close(in);
-  return e;
-}
-
-static int sync_dir(const char *path) {
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  int e = fsync(fd) != 0 ? errno : 0;
-  close(fd);
-  return e;
-}
+#include "fs.h"
 
 /* Copy the contents of src into the existing, empty directory dst. */
 static int copy_tree(const char *src, const char *dst, char *err, size_t errlen) {
@@ -87,7 +44,7 @@ static int copy_tree(const char *src, const char *dst, char *err, size_t errlen)
         rc = copy_tree(s, t, err, errlen);
       }
     } else if (link(s, t) != 0) {
-      int e = errno == EXDEV || errno == EPERM || errno == EMLINK ? copy_bytes(s, t) : errno;
+      int e = errno == EXDEV || errno == EPERM || errno == EMLINK ? sl_fs_copy_file(s, t) : errno;
       if (e) {
         snprintf(err, errlen, "cannot copy %s to %s: %s", s, t, strerror(e));
         rc = -1;
@@ -98,32 +55,13 @@ static int copy_tree(const char *src, const char *dst, char *err, size_t errlen)
   }
   closedir(d);
   if (rc == 0) {
-    int e = sync_dir(dst);
+    int e = sl_fs_fsync_path(dst, true);
     if (e) {
       snprintf(err, errlen, "cannot sync %s: %s", dst, strerror(e));
       rc = -1;
     }
   }
   return rc;
-}
-
-static void remove_tree(const char *path) {
-  DIR *d = opendir(path);
-  if (d) {
-    struct dirent *de;
-    while ((de = readdir(d))) {
-      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-      char *p = sl_xasprintf("%s/%s", path, de->d_name);
-      struct stat st;
-      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-        remove_tree(p);
-      else
-        unlink(p);
-      free(p);
-    }
-    closedir(d);
-  }
-  rmdir(path);
 }
 
 int sl_ckpt_link_copy(const char *src, const char *dst, char *err, size_t errlen) {
@@ -143,15 +81,15 @@ int sl_ckpt_link_copy(const char *src, const char *dst, char *err, size_t errlen
     snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
     rc = -1;
   }
-  if (rc != 0) remove_tree(tmp); /* ours: mkdtemp made it */
+  if (rc != 0) sl_fs_remove_tree(tmp); /* ours: mkdtemp made it */
   if (rc == 0) {
     char *parent = sl_xstrdup(dst);
     char *slash = strrchr(parent, '/');
     if (slash) {
       *slash = 0;
-      (void)sync_dir(*parent ? parent : "/");
+      (void)sl_fs_fsync_path(*parent ? parent : "/", true);
     } else {
-      (void)sync_dir(".");
+      (void)sl_fs_fsync_path(".", true);
     }
     free(parent);
   }
@@ -190,7 +128,7 @@ int sl_ckpt_supersede(const char *root, char *moved_to, size_t moved_len, char *
   }
   closedir(d);
   if (rc == 0 && moved) {
-    (void)sync_dir(root);
+    (void)sl_fs_fsync_path(root, true);
     snprintf(moved_to, moved_len, "%s", dest);
   }
   free(dest);

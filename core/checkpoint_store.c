@@ -54,6 +54,7 @@
 #include <xxhash.h>
 
 #include "checkpoint.h"
+#include "fs.h"
 #include "log.h"
 
 #define SNAP_MAGIC "SLSNAP01"
@@ -61,57 +62,6 @@
 
 static char *ckpt_dir_name(const char *root, uint64_t id) {
   return sl_xasprintf("%s/chk-%012" PRIu64, root, id);
-}
-
-static int write_all_fd(int fd, const void *p, size_t n) {
-  const char *c = p;
-  while (n) {
-    ssize_t w = write(fd, c, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return w < 0 ? errno : EIO;
-    c += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-/* Write a whole file and fsync it. 0 or an errno. */
-static int write_file_synced(const char *path, const void *p, size_t n) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return errno;
-  int e = write_all_fd(fd, p, n);
-  if (!e && fsync(fd) != 0) e = errno;
-  if (close(fd) != 0 && !e) e = errno;
-  return e;
-}
-
-static int fsync_dir(const char *path) {
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  int e = fsync(fd) != 0 ? errno : 0;
-  close(fd);
-  return e;
-}
-
-/* Remove a checkpoint directory (files, and state directories in it). An
- * SST file shared with another checkpoint loses one link. */
-static void remove_dir(const char *path) {
-  DIR *d = opendir(path);
-  if (d) {
-    struct dirent *de;
-    while ((de = readdir(d))) {
-      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-      char *f = sl_xasprintf("%s/%s", path, de->d_name);
-      struct stat st;
-      if (lstat(f, &st) == 0 && S_ISDIR(st.st_mode))
-        remove_dir(f);
-      else
-        unlink(f);
-      free(f);
-    }
-    closedir(d);
-  }
-  rmdir(path);
 }
 
 /* ------------------------------------------------------------ writing */
@@ -175,7 +125,7 @@ int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind
   int ok = 0;
   /* Savepoints are full and portable: keyed state as a blob, any backend. */
   bool dirs_ok = strcmp(kind, "savepoint") != 0;
-  remove_dir(dir); /* an attempt abandoned earlier with the same id */
+  sl_fs_remove_tree(dir); /* an attempt abandoned earlier with the same id */
   if (mkdir(dir, 0755) != 0) {
     snprintf(err, errlen, "checkpoint %" PRIu64 ": cannot create %s: %s", id, dir, strerror(errno));
     goto out;
@@ -226,7 +176,7 @@ int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind
     f->size = file.len;
     f->hash = XXH3_64bits(file.data, file.len);
     char *path = sl_xasprintf("%s/%s", dir, f->name);
-    int e = write_file_synced(path, file.data, file.len);
+    int e = sl_fs_write_file_synced(path, file.data, file.len);
     if (e) {
       snprintf(err, errlen, "checkpoint %" PRIu64 ": writing %s: %s", id, path, strerror(e));
       free(path);
@@ -238,13 +188,13 @@ int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind
   manifest_text(&man, job, id, kind, files, nfiles);
   char *tmp = sl_xasprintf("%s/MANIFEST.tmp", dir);
   char *final = sl_xasprintf("%s/MANIFEST", dir);
-  int e = write_file_synced(tmp, man.data, man.len);
+  int e = sl_fs_write_file_synced(tmp, man.data, man.len);
   if (!e) {
     sl_fault_point("manifest", id);
     if (rename(tmp, final) != 0) e = errno;
   }
-  if (!e) e = fsync_dir(dir);
-  if (!e) e = fsync_dir(root);
+  if (!e) e = sl_fs_fsync_path(dir, true);
+  if (!e) e = sl_fs_fsync_path(root, true);
   if (e) snprintf(err, errlen, "checkpoint %" PRIu64 ": writing %s: %s", id, final, strerror(e));
   free(tmp);
   free(final);
@@ -254,7 +204,7 @@ int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind
   *bytes = total;
   ok = 1;
 out:
-  if (!ok) remove_dir(dir); /* never leave a partial checkpoint that looks like one */
+  if (!ok) sl_fs_remove_tree(dir); /* never leave a partial checkpoint that looks like one */
   for (uint32_t i = 0; i < nfiles; i++) free(files[i].name);
   free(files);
   sl_buf_free(&file);
@@ -320,7 +270,7 @@ void sl_ckpt_prune(const char *root, uint32_t keep, uint64_t newest) {
     if (whole && ++complete <= keep) continue;
     if (!whole && ids[i] == newest) continue;
     char *dir = ckpt_dir_name(root, ids[i]);
-    remove_dir(dir);
+    sl_fs_remove_tree(dir);
     free(dir);
   }
   free(ids);

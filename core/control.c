@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "fs.h"
 #include "log.h"
 
 #define CONTROL_LINE_MAX 4096
@@ -81,16 +82,7 @@ static int read_line(int fd, char *buf, size_t len, int timeout_ms) {
   return -1;
 }
 
-static void write_str(int fd, const char *s) {
-  size_t n = strlen(s);
-  while (n) {
-    ssize_t w = write(fd, s, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return;
-    s += w;
-    n -= (size_t)w;
-  }
-}
+static void write_str(int fd, const char *s) { (void)sl_fs_write_all(fd, s, strlen(s)); }
 
 static void serve(struct sl_control *c, int fd) {
   char line[CONTROL_LINE_MAX], out[1200], reply[1300];

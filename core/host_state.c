@@ -63,8 +63,7 @@ static sl_keyed_state_t *current(sl_op_instance_t *inst) {
   if (!inst->ks || !inst->current) return NULL;
   if (inst->ks_rec != inst->current) {
     const sl_record_t *r = inst->current;
-    sl_keyed_state_set_key(inst->ks, r->key, r->key_len,
-                           sl_key_group_of(r->key, r->key_len, inst->job->dag->settings.max_key_groups));
+    sl_keyed_state_set_key(inst->ks, r->key, r->key_len);
     if (inst->ks_ttl) sl_keyed_state_set_now(inst->ks, sl_wall_ms());
     inst->ks_rec = r;
   }

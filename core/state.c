@@ -32,8 +32,8 @@ sl_state_t *sl_keyed_state_declare(sl_keyed_state_t *ks, const char *name, sl_st
   return ks->ops->declare(ks, name, kind, ttl_ms, err, errlen);
 }
 
-void sl_keyed_state_set_key(sl_keyed_state_t *ks, const void *key, size_t len, uint32_t key_group) {
-  ks->ops->set_key(ks, key, len, key_group);
+void sl_keyed_state_set_key(sl_keyed_state_t *ks, const void *key, size_t len) {
+  ks->ops->set_key(ks, key, len, XXH3_64bits(key, len));
 }
 
 void sl_keyed_state_set_now(sl_keyed_state_t *ks, int64_t now_ms) { ks->ops->set_now(ks, now_ms); }

@@ -57,7 +57,9 @@ typedef struct sl_state_backend_ops {
   void (*free)(sl_keyed_state_t *ks);
   sl_state_t *(*declare)(sl_keyed_state_t *ks, const char *name, sl_state_kind_t kind,
                          int64_t ttl_ms, char *err, size_t errlen);
-  void (*set_key)(sl_keyed_state_t *ks, const void *key, size_t len, uint32_t key_group);
+  /* hash = XXH3-64 of the key, computed once by state.c: the key group is
+   * hash % max_key_groups, and a backend may reuse it for its own lookups. */
+  void (*set_key)(sl_keyed_state_t *ks, const void *key, size_t len, uint64_t hash);
   void (*set_now)(sl_keyed_state_t *ks, int64_t now_ms);
   int (*get)(sl_keyed_state_t *ks, sl_state_t *st, sl_bytes_t *out);
   int (*put)(sl_keyed_state_t *ks, sl_state_t *st, const void *v, size_t len);
@@ -131,10 +133,11 @@ sl_state_t *sl_keyed_state_declare(sl_keyed_state_t *ks, const char *name, sl_st
 
 /**
  * Current key and processing time for the calls that follow. `key` must stay
- * valid until the next set_key (the host points it at the input record).
- * key_group must be sl_key_group_of(key) and lie in the instance's range.
+ * valid until the next set_key (the host points it at the input record), and
+ * its key group (sl_key_group_of) must lie in the instance's range. The key
+ * is hashed once here, for the key group and the backend's lookups.
  */
-void sl_keyed_state_set_key(sl_keyed_state_t *ks, const void *key, size_t len, uint32_t key_group);
+void sl_keyed_state_set_key(sl_keyed_state_t *ks, const void *key, size_t len);
 void sl_keyed_state_set_now(sl_keyed_state_t *ks, int64_t now_ms);
 
 /* The SDK operations, on the current key. Return 0, SL_ENOTFOUND, SL_EINVAL

@@ -103,14 +103,15 @@
 #include <xxhash.h>
 
 #include "state.h"
+#include "state_blob.h"
 
 #define NEVER INT64_MAX
 #define MAX_STATES 1024u
 #define MAX_NAME 1024u
 #define MAX_LEN ((size_t)UINT32_MAX)
 #define GOLDEN 0x9E3779B97F4A7C15ull
-#define MAGIC "SLKS-MEM"
-#define FORMAT_VERSION 1u
+#define MAGIC SL_BLOB_MAGIC
+#define FORMAT_VERSION SL_BLOB_VERSION
 
 /* ------------------------------------------------------------ structures */
 
@@ -1105,15 +1106,13 @@ static sl_state_t *mem_declare(sl_keyed_state_t *base_, const char *name, sl_sta
   return add_state(ks, name, len, kind, ttl_ms, true);
 }
 
-static void mem_set_key(sl_keyed_state_t *base_, const void *key, size_t len, uint32_t key_group) {
+static void mem_set_key(sl_keyed_state_t *base_, const void *key, size_t len, uint64_t hash) {
   mem_ks_t *ks = (mem_ks_t *)base_;
   ks->key = key;
   ks->klen = len;
-  ks->kg = key_group;
+  ks->kg = ks->max_kg ? (uint32_t)(hash % ks->max_kg) : 0;
   ks->key_rc = len > MAX_LEN ? SL_EINVAL : 0;
-  /* The host sets the key right before a state call: hash it now, once for
-   * every state of the record. */
-  ks->kh = XXH3_64bits(key, len);
+  ks->kh = hash; /* shared by every state of the record */
 }
 
 static void mem_set_now(sl_keyed_state_t *base_, int64_t now_ms) { ((mem_ks_t *)base_)->now = now_ms; }
@@ -1414,72 +1413,6 @@ static int mem_map_next(sl_keyed_state_t *base_, sl_state_t *st, size_t *cursor,
 
 /* ------------------------------------------------------------ restore */
 
-typedef struct rd {
-  const unsigned char *p;
-  size_t pos, end;   /* absolute offsets into p */
-  const char *scope; /* "the snapshot" or "key group N" */
-  char *err;
-  size_t errlen;
-} rd_t;
-
-static int rd_fail(rd_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int rd_fail(rd_t *r, const char *fmt, ...) {
-  if (r->err && r->errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->err, r->errlen, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
-
-static int rd_need(rd_t *r, size_t n, const char *what) {
-  if (r->end - r->pos < n)
-    return rd_fail(r, "keyed state snapshot truncated: %s at byte %zu needs %zu bytes, %s has %zu "
-                      "left",
-                   what, r->pos, n, r->scope, r->end - r->pos);
-  return 0;
-}
-
-static uint32_t get32(const unsigned char *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const unsigned char *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
-
-static int rd_u32(rd_t *r, uint32_t *v, const char *what) {
-  if (rd_need(r, 4, what)) return -1;
-  *v = get32(r->p + r->pos);
-  r->pos += 4;
-  return 0;
-}
-
-static int rd_u64(rd_t *r, uint64_t *v, const char *what) {
-  if (rd_need(r, 8, what)) return -1;
-  *v = get64(r->p + r->pos);
-  r->pos += 8;
-  return 0;
-}
-
-/* u32 length, then that many bytes. */
-static int rd_blob(rd_t *r, const unsigned char **b, uint32_t *len, const char *what) {
-  size_t at = r->pos;
-  if (rd_u32(r, len, what)) return -1;
-  if (r->end - r->pos < *len)
-    return rd_fail(r, "keyed state snapshot corrupt: %s at byte %zu says %u bytes, %s has %zu left",
-                   what, at, *len, r->scope, r->end - r->pos);
-  *b = r->p + r->pos;
-  r->pos += *len;
-  return 0;
-}
-
-typedef struct rstate {
-  uint32_t kind;
-  int64_t ttl;
-  const unsigned char *name;
-  uint32_t nlen;
-  struct sl_state *bound; /* apply pass */
-} rstate_t;
 
 /* Insert a restored entry (replaces one with the same state and key). */
 static int restore_put(mem_ks_t *ks, ent_t *e, uint64_t h) {
@@ -1499,33 +1432,33 @@ static int restore_put(mem_ks_t *ks, ent_t *e, uint64_t h) {
 }
 
 /* One entry of key group g; `apply` builds and inserts it. */
-static int parse_entry(mem_ks_t *ks, rd_t *r, const rstate_t *rs, uint32_t nstates,
+static int parse_entry(mem_ks_t *ks, sl_blob_rd_t *r, const sl_blob_state_t *rs, uint32_t nstates,
                        uint32_t g, bool apply) {
   size_t at = r->pos;
   uint32_t sid, klen;
   uint64_t expire;
   const unsigned char *key;
-  if (rd_u32(r, &sid, "entry state id")) return -1;
+  if (sl_blob_u32(r, &sid, "entry state id")) return -1;
   if (sid >= nstates)
-    return rd_fail(r,
+    return sl_blob_fail(r,
                    "keyed state snapshot corrupt: entry at byte %zu names state %u, there are %u",
                    at, sid, nstates);
-  if (rd_u64(r, &expire, "entry expiry")) return -1;
-  if (rd_blob(r, &key, &klen, "entry key")) return -1;
+  if (sl_blob_u64(r, &expire, "entry expiry")) return -1;
+  if (sl_blob_bytes(r, &key, &klen, "entry key")) return -1;
   uint64_t kh = XXH3_64bits(key, klen);
   if (!apply && kh % ks->max_kg != g)
-    return rd_fail(r, "keyed state snapshot corrupt: entry at byte %zu is in key group %u but its "
+    return sl_blob_fail(r, "keyed state snapshot corrupt: entry at byte %zu is in key group %u but its "
                       "key hashes to group %u",
                    at, g, (uint32_t)(kh % ks->max_kg));
   uint32_t kind = rs[sid].kind;
   const unsigned char *v = NULL;
   uint32_t vlen = 0;
-  if (kind == SL_STATE_VALUE && rd_blob(r, &v, &vlen, "value")) return -1;
+  if (kind == SL_STATE_VALUE && sl_blob_bytes(r, &v, &vlen, "value")) return -1;
   ent_t *e = NULL;
   if (apply) {
     struct sl_state *st = rs[sid].bound;
     e = ent_alloc(kind, st->id, g, key, klen, vlen);
-    if (!e) return rd_fail(r, "out of memory restoring keyed state");
+    if (!e) return sl_blob_fail(r, "out of memory restoring keyed state");
     e->expire = (int64_t)expire;
     e->epoch = ks->epoch;
     e->vlen = vlen;
@@ -1534,10 +1467,10 @@ static int parse_entry(mem_ks_t *ks, rd_t *r, const rstate_t *rs, uint32_t nstat
   if (kind != SL_STATE_VALUE) {
     uint32_t count;
     size_t cat = r->pos;
-    if (rd_u32(r, &count, kind == SL_STATE_LIST ? "list count" : "map count")) goto fail;
+    if (sl_blob_u32(r, &count, kind == SL_STATE_LIST ? "list count" : "map count")) goto fail;
     size_t min = kind == SL_STATE_LIST ? 4 : 8;
     if ((r->end - r->pos) / min < count) {
-      rd_fail(r, "keyed state snapshot corrupt: %s count %u at byte %zu does not fit in the %zu "
+      sl_blob_fail(r, "keyed state snapshot corrupt: %s count %u at byte %zu does not fit in the %zu "
                  "bytes left in %s",
               kind_name(kind), count, cat, r->end - r->pos, r->scope);
       goto fail;
@@ -1546,11 +1479,11 @@ static int parse_entry(mem_ks_t *ks, rd_t *r, const rstate_t *rs, uint32_t nstat
       const unsigned char *a, *b;
       uint32_t alen, blen;
       if (kind == SL_STATE_LIST) {
-        if (rd_blob(r, &a, &alen, "list item")) goto fail;
+        if (sl_blob_bytes(r, &a, &alen, "list item")) goto fail;
         if (apply && list_push(AUX(e), a, alen)) goto nomem;
       } else {
-        if (rd_blob(r, &a, &alen, "map key")) goto fail;
-        if (rd_blob(r, &b, &blen, "map value")) goto fail;
+        if (sl_blob_bytes(r, &a, &alen, "map key")) goto fail;
+        if (sl_blob_bytes(r, &b, &blen, "map value")) goto fail;
         if (apply && map_set(AUX(e), a, alen, b, blen)) goto nomem;
       }
     }
@@ -1560,174 +1493,49 @@ static int parse_entry(mem_ks_t *ks, rd_t *r, const rstate_t *rs, uint32_t nstat
     }
   }
   if (apply && restore_put(ks, e, kh ^ ((uint64_t)rs[sid].bound->id * GOLDEN)) != 0)
-    return rd_fail(r, "out of memory restoring keyed state");
+    return sl_blob_fail(r, "out of memory restoring keyed state");
   return 0;
 nomem:
-  rd_fail(r, "out of memory restoring keyed state");
+  sl_blob_fail(r, "out of memory restoring keyed state");
 fail:
   if (e) ent_free_k(e, kind);
   return -1;
 }
 
+/* sl_blob_reader_t callbacks: bind the snapshot's states to this instance's. */
+static int blob_state(void *ctx, sl_blob_rd_t *r, uint32_t i, sl_blob_state_t *st, size_t at,
+                      bool apply) {
+  mem_ks_t *ks = ctx;
+  (void)at;
+  struct sl_state *have = find_state(ks, (const char *)st->name, st->nlen);
+  if (have && (uint32_t)have->kind != st->kind)
+    return sl_blob_fail(r, "state '%.*s' is a %s state in this snapshot but a %s state %s",
+                        (int)st->nlen, (const char *)st->name, kind_name(st->kind),
+                        kind_name(have->kind),
+                        ks->declared[have->id] ? "as declared" : "in a snapshot restored before");
+  if (apply) {
+    if (!have && ks->nstates >= MAX_STATES)
+      return sl_blob_fail(r, "more than %u keyed states", MAX_STATES);
+    st->bound = have ? have
+                     : add_state(ks, (const char *)st->name, st->nlen, (sl_state_kind_t)st->kind,
+                                 st->ttl, false);
+  } else if (!have && ks->nstates + i >= MAX_STATES) {
+    return sl_blob_fail(r, "restoring would make more than %u keyed states", MAX_STATES);
+  }
+  return 0;
+}
+
+static int blob_entry(void *ctx, sl_blob_rd_t *r, const sl_blob_state_t *states, uint32_t nstates,
+                      uint32_t g, bool apply) {
+  return parse_entry(ctx, r, states, nstates, g, apply);
+}
+
 static int parse_blob(mem_ks_t *ks, const unsigned char *data, size_t len, bool apply,
                       size_t *entries, char *err, size_t errlen) {
-  rd_t r = {data, 0, len, "the snapshot", err, errlen};
-  rstate_t *rs = NULL;
-  int rc = -1;
-  if (len < 8 || memcmp(data, MAGIC, 8) != 0) {
-    if (len >= 8 && memcmp(data, "SLKS-", 5) == 0)
-      rd_fail(&r, "keyed state snapshot written by another backend (magic '%.8s', this is the "
-                  "memory backend, '%s')",
-              (const char *)data, MAGIC);
-    else
-      rd_fail(&r, "not a keyed state snapshot of the memory backend (no '%s' magic at byte 0; %zu "
-                  "bytes)",
-              MAGIC, len);
-    return -1;
-  }
-  r.pos = 8;
-  uint32_t version, maxkg, nstates;
-  if (rd_u32(&r, &version, "format version")) return -1;
-  if (version != FORMAT_VERSION)
-    return rd_fail(&r, "keyed state snapshot has format version %u at byte 8; this build reads %u",
-                   version, FORMAT_VERSION);
-  if (rd_u32(&r, &maxkg, "max_key_groups")) return -1;
-  if (maxkg != ks->max_kg)
-    return rd_fail(&r, "keyed state snapshot was written with max_key_groups %u (byte 12), this "
-                       "instance has %u",
-                   maxkg, ks->max_kg);
-  if (rd_u32(&r, &nstates, "state count")) return -1;
-  if (nstates > MAX_STATES)
-    return rd_fail(&r, "keyed state snapshot corrupt: %u states at byte 16 (at most %u)", nstates,
-                   MAX_STATES);
-  rs = calloc(nstates ? nstates : 1, sizeof(rstate_t));
-  if (!rs) return rd_fail(&r, "out of memory restoring keyed state");
-  for (uint32_t i = 0; i < nstates; i++) {
-    size_t at = r.pos;
-    uint32_t id, kind;
-    uint64_t ttl;
-    if (rd_u32(&r, &id, "state id") || rd_u32(&r, &kind, "state kind") ||
-        rd_u64(&r, &ttl, "state TTL") || rd_blob(&r, &rs[i].name, &rs[i].nlen, "state name"))
-      goto out;
-    if (id != i) {
-      rd_fail(&r, "keyed state snapshot corrupt: state %u at byte %zu has id %u", i, at, id);
-      goto out;
-    }
-    if (kind < SL_STATE_VALUE || kind > SL_STATE_MAP) {
-      rd_fail(&r, "keyed state snapshot corrupt: state %u at byte %zu has kind %u", i, at, kind);
-      goto out;
-    }
-    if ((int64_t)ttl < 0) {
-      rd_fail(&r, "keyed state snapshot corrupt: state %u at byte %zu has a negative TTL", i, at);
-      goto out;
-    }
-    if (rs[i].nlen == 0 || rs[i].nlen > MAX_NAME || memchr(rs[i].name, 0, rs[i].nlen)) {
-      rd_fail(&r, "keyed state snapshot corrupt: state %u at byte %zu has a bad name (%u bytes)", i,
-              at, rs[i].nlen);
-      goto out;
-    }
-    rs[i].kind = kind;
-    rs[i].ttl = (int64_t)ttl;
-    for (uint32_t j = 0; j < i; j++)
-      if (rs[j].nlen == rs[i].nlen && memcmp(rs[j].name, rs[i].name, rs[i].nlen) == 0) {
-        rd_fail(&r, "keyed state snapshot corrupt: state name '%.*s' twice (byte %zu)",
-                (int)rs[i].nlen, (const char *)rs[i].name, at);
-        goto out;
-      }
-    struct sl_state *have = find_state(ks, (const char *)rs[i].name, rs[i].nlen);
-    if (have && (uint32_t)have->kind != kind) {
-      rd_fail(&r, "state '%.*s' is a %s state in this snapshot but a %s state %s", (int)rs[i].nlen,
-              (const char *)rs[i].name, kind_name(kind), kind_name(have->kind),
-              ks->declared[have->id] ? "as declared" : "in a snapshot restored before");
-      goto out;
-    }
-    if (apply) {
-      if (!have && ks->nstates >= MAX_STATES) {
-        rd_fail(&r, "more than %u keyed states", MAX_STATES);
-        goto out;
-      }
-      rs[i].bound = have ? have
-                         : add_state(ks, (const char *)rs[i].name, rs[i].nlen,
-                                     (sl_state_kind_t)kind, rs[i].ttl, false);
-    } else if (!have && ks->nstates + i >= MAX_STATES) {
-      rd_fail(&r, "restoring would make more than %u keyed states", MAX_STATES);
-      goto out;
-    }
-  }
-  uint32_t groups;
-  size_t gat = r.pos;
-  if (rd_u32(&r, &groups, "group count")) goto out;
-  if (groups > maxkg) {
-    rd_fail(&r, "keyed state snapshot corrupt: %u key groups at byte %zu (max_key_groups %u)",
-            groups, gat, maxkg);
-    goto out;
-  }
-  int64_t prev = -1;
-  char scope[48];
-  for (uint32_t gi = 0; gi < groups; gi++) {
-    size_t at = r.pos;
-    uint32_t g, count;
-    uint64_t blen;
-    if (rd_u32(&r, &g, "key group id") || rd_u32(&r, &count, "key group entry count") ||
-        rd_u64(&r, &blen, "key group byte length"))
-      goto out;
-    if (g >= maxkg || (int64_t)g <= prev) {
-      rd_fail(&r, "keyed state snapshot corrupt: key group %u at byte %zu (after %lld, max %u)", g,
-              at, (long long)prev, maxkg);
-      goto out;
-    }
-    prev = g;
-    if (blen > r.end - r.pos) {
-      rd_fail(&r, "keyed state snapshot truncated: key group %u at byte %zu says %llu bytes, %zu "
-                  "are left",
-              g, at, (unsigned long long)blen, r.end - r.pos);
-      goto out;
-    }
-    size_t gend = r.pos + (size_t)blen;
-    if (g < ks->kg_begin || g >= ks->kg_end) { /* not ours */
-      r.pos = gend;
-      continue;
-    }
-    if (count > blen / 20) { /* an entry takes at least 20 bytes */
-      rd_fail(&r, "keyed state snapshot corrupt: key group %u at byte %zu: %u entries cannot fit "
-                  "in %llu bytes",
-              g, at, count, (unsigned long long)blen);
-      goto out;
-    }
-    *entries += count;
-    snprintf(scope, sizeof(scope), "key group %u", g);
-    rd_t gr = {data, r.pos, gend, scope, err, errlen};
-    for (uint32_t k = 0; k < count; k++)
-      if (parse_entry(ks, &gr, rs, nstates, g, apply)) goto out;
-    if (gr.pos != gend) {
-      rd_fail(&r, "keyed state snapshot corrupt: key group %u at byte %zu: its %u entries end at "
-                  "byte %zu, its length says %zu",
-              g, at, count, gr.pos, gend);
-      goto out;
-    }
-    r.pos = gend;
-  }
-  if (!apply) {
-    size_t at = r.pos;
-    uint64_t sum;
-    if (rd_u64(&r, &sum, "checksum")) goto out;
-    if (r.pos != len) {
-      rd_fail(&r, "keyed state snapshot corrupt: %zu bytes after the checksum at byte %zu",
-              len - r.pos, at);
-      goto out;
-    }
-    uint64_t want = XXH3_64bits(data, at);
-    if (sum != want) {
-      rd_fail(&r, "keyed state snapshot corrupt: checksum at byte %zu is %016llx, the %zu bytes "
-                  "before it hash to %016llx",
-              at, (unsigned long long)sum, at, (unsigned long long)want);
-      goto out;
-    }
-  }
-  rc = 0;
-out:
-  free(rs);
-  return rc;
+  const sl_blob_reader_t rd = {.max_kg = ks->max_kg, .kg_begin = ks->kg_begin,
+                               .kg_end = ks->kg_end, .ctx = ks, .state = blob_state,
+                               .entry = blob_entry};
+  return sl_blob_parse(&rd, data, len, apply, entries, err, errlen);
 }
 
 static int mem_restore(sl_keyed_state_t *base_, const void *data, size_t len, char *err,

@@ -116,6 +116,8 @@
 
 #include "log.h"
 #include "state.h"
+#include "fs.h"
+#include "state_blob.h"
 #include "state_rocksdb.h"
 
 #define NEVER INT64_MAX
@@ -123,8 +125,8 @@
 #define MAX_NAME 1024u
 #define MAX_LEN ((size_t)UINT32_MAX)
 #define MAX_KG 32768u
-#define MAGIC "SLKS-MEM"
-#define FORMAT_VERSION 1u
+#define MAGIC SL_BLOB_MAGIC
+#define FORMAT_VERSION SL_BLOB_VERSION
 #define SMALL_DELETE 32u
 #define BATCH_ROWS 10000
 #define BLOCK_CACHE_BYTES ((size_t)256 << 20)
@@ -262,90 +264,6 @@ static int rowkey_parse(const unsigned char *k, size_t n, rowkey_t *rk) {
 
 /* ---------------------------------------------------------- filesystem */
 
-/* Remove a file or a directory tree. */
-static void rm_rf(const char *path) {
-  struct stat st;
-  if (lstat(path, &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    DIR *d = opendir(path);
-    if (d) {
-      struct dirent *de;
-      while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-        char *p = sl_xasprintf("%s/%s", path, de->d_name);
-        rm_rf(p);
-        free(p);
-      }
-      closedir(d);
-    }
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
-
-static int mkdir_p(const char *path, char *err, size_t errlen) {
-  char *p = sl_xstrdup(path);
-  for (char *s = p + 1; *s; s++) {
-    if (*s != '/') continue;
-    *s = 0;
-    if (mkdir(p, 0755) != 0 && errno != EEXIST) break;
-    *s = '/';
-  }
-  int rc = 0;
-  if (mkdir(p, 0755) != 0 && errno != EEXIST)
-    rc = fail(err, errlen, "cannot create %s: %s", path, strerror(errno));
-  free(p);
-  return rc;
-}
-
-static int fsync_path(const char *path, bool dir) {
-  int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return errno;
-  int e = fsync(fd) != 0 ? errno : 0;
-  close(fd);
-  return e;
-}
-
-/* Copy a file's bytes (fsynced). 0 or an errno. */
-static int copy_file(const char *src, const char *dst) {
-  int in = open(src, O_RDONLY | O_CLOEXEC);
-  if (in < 0) return errno;
-  int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (out < 0) {
-    int e = errno;
-    close(in);
-    return e;
-  }
-  static const size_t cap = 1 << 16;
-  char *buf = sl_xmalloc(cap);
-  int e = 0;
-  for (;;) {
-    ssize_t r = read(in, buf, cap);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      e = errno;
-      break;
-    }
-    if (r == 0) break;
-    for (ssize_t off = 0; off < r;) {
-      ssize_t w = write(out, buf + off, (size_t)(r - off));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        e = w < 0 ? errno : EIO;
-        break;
-      }
-      off += w;
-    }
-    if (e) break;
-  }
-  free(buf);
-  if (!e && fsync(out) != 0) e = errno;
-  if (close(out) != 0 && !e) e = errno;
-  close(in);
-  return e;
-}
-
 /* XXH3-64 of a file, streamed; 0 or an errno (EIO when its size is not `size`). */
 static int hash_file(const char *path, uint64_t size, uint64_t *out) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -442,7 +360,7 @@ static int materialize(const char *src, const char *dst, char *err, size_t errle
     char *s = sl_xasprintf("%s/%s", src, names[i]);
     char *t = sl_xasprintf("%s/%s", dst, names[i]);
     e = 0;
-    if (!is_sst(names[i]) || link(s, t) != 0) e = copy_file(s, t);
+    if (!is_sst(names[i]) || link(s, t) != 0) e = sl_fs_copy_file(s, t);
     if (e) rc = fail(err, errlen, "cannot copy %s to %s: %s", s, t, strerror(e));
     free(s);
     free(t);
@@ -584,7 +502,7 @@ static void rdb_unref(rdb_t *r) {
   if (r->opts) rocksdb_options_destroy(r->opts);
   if (r->filter) rocksdb_compactionfilter_destroy(r->filter);
   if (r->owns_dir) {
-    rm_rf(r->dir);
+    sl_fs_remove_tree(r->dir);
     char *parent = sl_xstrdup(r->dir), *slash = strrchr(parent, '/');
     if (slash && slash != parent) {
       *slash = 0;
@@ -592,7 +510,7 @@ static void rdb_unref(rdb_t *r) {
     }
     free(parent);
   }
-  if (r->tmp_root) rm_rf(r->tmp_root);
+  if (r->tmp_root) sl_fs_remove_tree(r->tmp_root);
   if (r->lock_fd >= 0) close(r->lock_fd);
   pthread_mutex_destroy(&r->log_mu);
   sl_buf_free(&r->log);
@@ -687,7 +605,7 @@ static int rdb_open(rdb_t *r, char *err, size_t errlen) {
 
 /* The working directory: created, locked, emptied of what we put there. */
 static int workdir_prepare(rdb_t *r, char *err, size_t errlen) {
-  if (mkdir_p(r->dir, err, errlen) != 0) return -1;
+  if (sl_mkdir_p(r->dir, "state directory", err, errlen) != 0) return -1;
   char *lock = sl_xasprintf("%s/sluice.lock", r->dir);
   r->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (r->lock_fd < 0) {
@@ -711,7 +629,7 @@ static int workdir_prepare(rdb_t *r, char *err, size_t errlen) {
     if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || strcmp(n, "sluice.lock") == 0) continue;
     if (strcmp(n, "db") == 0 || strncmp(n, "stage-", 6) == 0 || strncmp(n, "restore-", 8) == 0) {
       char *p = sl_xasprintf("%s/%s", r->dir, n);
-      rm_rf(p);
+      sl_fs_remove_tree(p);
       free(p);
     } else {
       rc = fail(err, errlen,
@@ -969,8 +887,9 @@ static sl_state_t *r_declare(sl_keyed_state_t *b, const char *name, sl_state_kin
   return st;
 }
 
-static void r_set_key(sl_keyed_state_t *b, const void *key, size_t len, uint32_t key_group) {
+static void r_set_key(sl_keyed_state_t *b, const void *key, size_t len, uint64_t hash) {
   rks_t *ks = KS(b);
+  uint32_t key_group = ks->base.max_kg ? (uint32_t)(hash % ks->base.max_kg) : 0;
   if (ks->it) iter_drop(ks);
   if (len > MAX_LEN) {
     ks->key_rc = SL_EINVAL;
@@ -1888,7 +1807,7 @@ static int r_snap_write_dir(sl_state_snapshot_t *b, const char *dir, sl_state_fi
     }
   }
   char *stage = sl_xasprintf("%s/stage-%u", r->dir, r->stage_seq++);
-  rm_rf(stage);
+  sl_fs_remove_tree(stage);
   /* The database now: hard links to its SST files, after a flush. */
   rocksdb_checkpoint_create(r->cp, stage, 0, &e);
   sl_buf_t log;
@@ -1932,12 +1851,12 @@ static int r_snap_write_dir(sl_state_snapshot_t *b, const char *dir, sl_state_fi
     if (le == EXDEV || le == EPERM || le == EMLINK) {
       /* Another filesystem: link the previous checkpoint's copy if it is
        * still there, else copy. */
-      le = hit && hit->path && link(hit->path, dst) == 0 ? 0 : copy_file(src, dst);
+      le = hit && hit->path && link(hit->path, dst) == 0 ? 0 : sl_fs_copy_file(src, dst);
     }
     uint64_t hash = hit ? hit->hash : 0;
     if (!le && !hit) {
       le = hash_file(src, (uint64_t)st.st_size, &hash);
-      if (!le) le = fsync_path(dst, false);
+      if (!le) le = sl_fs_fsync_path(dst, false);
     }
     if (le) {
       fail(err, errlen, "checkpoint file %s: %s", dst, strerror(le));
@@ -1958,7 +1877,7 @@ static int r_snap_write_dir(sl_state_snapshot_t *b, const char *dir, sl_state_fi
     nf++;
     free(src);
   }
-  eno = fsync_path(dir, true);
+  eno = sl_fs_fsync_path(dir, true);
   if (eno) {
     fail(err, errlen, "cannot sync %s: %s", dir, strerror(eno));
     goto out;
@@ -1976,73 +1895,13 @@ out:
   sl_state_files_free(files, nf);
   if (names) names_free(names, nn);
   sl_buf_free(&log);
-  rm_rf(stage);
+  sl_fs_remove_tree(stage);
   free(stage);
   return rc;
 }
 
 /* ------------------------------------------------------- blob restore */
 
-typedef struct rd {
-  const unsigned char *p;
-  size_t pos, end;
-  const char *scope;
-  char *err;
-  size_t errlen;
-} rd_t;
-
-static int rd_fail(rd_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int rd_fail(rd_t *r, const char *fmt, ...) {
-  if (r->err && r->errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->err, r->errlen, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
-
-static int rd_need(rd_t *r, size_t n, const char *what) {
-  if (r->end - r->pos < n)
-    return rd_fail(r,
-                   "keyed state snapshot truncated: %s at byte %zu needs %zu bytes, %s has %zu "
-                   "left",
-                   what, r->pos, n, r->scope, r->end - r->pos);
-  return 0;
-}
-
-static int rd_u32(rd_t *r, uint32_t *v, const char *what) {
-  if (rd_need(r, 4, what)) return -1;
-  *v = get32(r->p + r->pos);
-  r->pos += 4;
-  return 0;
-}
-
-static int rd_u64(rd_t *r, uint64_t *v, const char *what) {
-  if (rd_need(r, 8, what)) return -1;
-  *v = get64(r->p + r->pos);
-  r->pos += 8;
-  return 0;
-}
-
-static int rd_blob(rd_t *r, const unsigned char **b, uint32_t *len, const char *what) {
-  size_t at = r->pos;
-  if (rd_u32(r, len, what)) return -1;
-  if (r->end - r->pos < *len)
-    return rd_fail(r, "keyed state snapshot corrupt: %s at byte %zu says %u bytes, %s has %zu left",
-                   what, at, *len, r->scope, r->end - r->pos);
-  *b = r->p + r->pos;
-  r->pos += *len;
-  return 0;
-}
-
-typedef struct rstate {
-  uint32_t kind;
-  int64_t ttl;
-  const unsigned char *name;
-  uint32_t nlen;
-  struct sl_state *bound;
-} rstate_t;
 
 /* Restore writes: the batch goes out every BATCH_ROWS rows. */
 static int rbatch_maybe_write(rks_t *ks, bool force, char *err, size_t errlen) {
@@ -2059,36 +1918,36 @@ static int rbatch_maybe_write(rks_t *ks, bool force, char *err, size_t errlen) {
 }
 
 /* One entry of key group g; `apply` writes it. */
-static int parse_entry(rks_t *ks, rd_t *r, const rstate_t *rs, uint32_t nstates, uint32_t g,
+static int parse_entry(rks_t *ks, sl_blob_rd_t *r, const sl_blob_state_t *rs, uint32_t nstates, uint32_t g,
                        bool apply) {
   size_t at = r->pos;
   uint32_t sid, klen;
   uint64_t expire;
   const unsigned char *key;
-  if (rd_u32(r, &sid, "entry state id")) return -1;
+  if (sl_blob_u32(r, &sid, "entry state id")) return -1;
   if (sid >= nstates)
-    return rd_fail(r,
+    return sl_blob_fail(r,
                    "keyed state snapshot corrupt: entry at byte %zu names state %u, there are %u",
                    at, sid, nstates);
-  if (rd_u64(r, &expire, "entry expiry")) return -1;
-  if (rd_blob(r, &key, &klen, "entry key")) return -1;
+  if (sl_blob_u64(r, &expire, "entry expiry")) return -1;
+  if (sl_blob_bytes(r, &key, &klen, "entry key")) return -1;
   if (!apply && XXH3_64bits(key, klen) % ks->base.max_kg != g)
-    return rd_fail(r,
+    return sl_blob_fail(r,
                    "keyed state snapshot corrupt: entry at byte %zu is in key group %u but its "
                    "key hashes to group %u",
                    at, g, (uint32_t)(XXH3_64bits(key, klen) % ks->base.max_kg));
   uint32_t kind = rs[sid].kind;
   const unsigned char *v = NULL;
   uint32_t vlen = 0;
-  if (kind == SL_STATE_VALUE && rd_blob(r, &v, &vlen, "value")) return -1;
+  if (kind == SL_STATE_VALUE && sl_blob_bytes(r, &v, &vlen, "value")) return -1;
   head_t old = {0};
   if (apply) {
-    r_set_key(&ks->base, key, klen, g);
-    if (ks->key_rc) return rd_fail(r, "out of memory restoring keyed state");
+    r_set_key(&ks->base, key, klen, XXH3_64bits(key, klen)); /* key group g */
+    if (ks->key_rc) return sl_blob_fail(r, "out of memory restoring keyed state");
     put16be(ks->kb + 2, rs[sid].bound->id);
     if (kind == SL_STATE_VALUE) {
       if (!grow(&ks->vb, &ks->vcap, 9 + vlen))
-        return rd_fail(r, "out of memory restoring keyed state");
+        return sl_blob_fail(r, "out of memory restoring keyed state");
       size_t hl = hdr_put(ks->vb, (int64_t)expire);
       if (vlen) memcpy(ks->vb + hl, v, vlen);
       rocksdb_writebatch_put(ks->wb, (const char *)ks->kb, ks->plen, (const char *)ks->vb,
@@ -2099,10 +1958,10 @@ static int parse_entry(rks_t *ks, rd_t *r, const rstate_t *rs, uint32_t nstates,
   uint32_t count;
   size_t cat = r->pos;
   if (kind == SL_STATE_VALUE) return 0;
-  if (rd_u32(r, &count, kind == SL_STATE_LIST ? "list count" : "map count")) return -1;
+  if (sl_blob_u32(r, &count, kind == SL_STATE_LIST ? "list count" : "map count")) return -1;
   size_t min = kind == SL_STATE_LIST ? 4 : 8;
   if ((r->end - r->pos) / min < count)
-    return rd_fail(r,
+    return sl_blob_fail(r,
                    "keyed state snapshot corrupt: %s count %u at byte %zu does not fit in the "
                    "%zu bytes left in %s",
                    kind_name(kind), count, cat, r->end - r->pos, r->scope);
@@ -2110,24 +1969,24 @@ static int parse_entry(rks_t *ks, rd_t *r, const rstate_t *rs, uint32_t nstates,
     /* The same (state, key) restored again (from another snapshot; one
      * snapshot holds each once): the last one wins. */
     if (read_head(ks, kind, &old) != 0)
-      return rd_fail(r, "RocksDB read failed restoring keyed state");
+      return sl_blob_fail(r, "RocksDB read failed restoring keyed state");
     if (old.found) batch_delete_entry(ks, kind, &old);
   }
   for (uint32_t k = 0; k < count; k++) {
     const unsigned char *a, *b2;
     uint32_t alen, blen;
     if (kind == SL_STATE_LIST) {
-      if (rd_blob(r, &a, &alen, "list item")) return -1;
+      if (sl_blob_bytes(r, &a, &alen, "list item")) return -1;
       if (apply)
         rocksdb_writebatch_put(ks->wb, (const char *)ks->kb, item_key(ks, k), (const char *)a,
                                alen);
     } else {
-      if (rd_blob(r, &a, &alen, "map key")) return -1;
-      if (rd_blob(r, &b2, &blen, "map value")) return -1;
+      if (sl_blob_bytes(r, &a, &alen, "map key")) return -1;
+      if (sl_blob_bytes(r, &b2, &blen, "map value")) return -1;
       if (apply) {
         size_t kl;
         if (field_key(ks, a, alen, &kl) != 0)
-          return rd_fail(r, "out of memory restoring keyed state");
+          return sl_blob_fail(r, "out of memory restoring keyed state");
         rocksdb_writebatch_put(ks->wb, (const char *)ks->kb, kl, (const char *)b2, blen);
       }
     }
@@ -2137,172 +1996,48 @@ static int parse_entry(rks_t *ks, rd_t *r, const rstate_t *rs, uint32_t nstates,
   return 0;
 }
 
+/* sl_blob_reader_t callbacks: bind the snapshot's states to this instance's,
+ * write entries through the batch. */
+static int blob_state(void *ctx, sl_blob_rd_t *r, uint32_t i, sl_blob_state_t *st, size_t at,
+                      bool apply) {
+  rks_t *ks = ctx;
+  (void)at;
+  struct sl_state *have = find_state(ks, (const char *)st->name, st->nlen);
+  if (have && (uint32_t)have->kind != st->kind)
+    return sl_blob_fail(r, "state '%.*s' is a %s state in this snapshot but a %s state %s",
+                        (int)st->nlen, (const char *)st->name, kind_name(st->kind),
+                        kind_name(have->kind),
+                        ks->declared[have->id] ? "as declared" : "in a snapshot restored before");
+  if (apply) {
+    if (have) {
+      st->bound = have;
+    } else {
+      st->bound = add_state(ks, (const char *)st->name, st->nlen, (sl_state_kind_t)st->kind,
+                            st->ttl, false);
+      if (write_state_meta(ks, st->bound, r->err, r->errlen) != 0) return -1;
+    }
+  } else if (!have && ks->nstates + i >= MAX_STATES) {
+    return sl_blob_fail(r, "restoring would make more than %u keyed states", MAX_STATES);
+  }
+  return 0;
+}
+
+static int blob_entry(void *ctx, sl_blob_rd_t *r, const sl_blob_state_t *states, uint32_t nstates,
+                      uint32_t g, bool apply) {
+  return parse_entry(ctx, r, states, nstates, g, apply);
+}
+
+static int blob_applied(void *ctx, bool last, char *err, size_t errlen) {
+  return rbatch_maybe_write(ctx, last, err, errlen);
+}
+
 static int parse_blob(rks_t *ks, const unsigned char *data, size_t len, bool apply, char *err,
                       size_t errlen) {
-  rd_t r = {data, 0, len, "the snapshot", err, errlen};
-  rstate_t *rs = NULL;
-  int rc = -1;
-  if (len < 8 || memcmp(data, MAGIC, 8) != 0) {
-    if (len >= 8 && memcmp(data, "SLKS-", 5) == 0)
-      rd_fail(&r,
-              "keyed state snapshot written by another backend (magic '%.8s', the portable "
-              "format is '%s')",
-              (const char *)data, MAGIC);
-    else
-      rd_fail(&r, "not a keyed state snapshot (no '%s' magic at byte 0; %zu bytes)", MAGIC, len);
-    return -1;
-  }
-  r.pos = 8;
-  uint32_t version, maxkg, nstates;
-  if (rd_u32(&r, &version, "format version")) return -1;
-  if (version != FORMAT_VERSION)
-    return rd_fail(&r, "keyed state snapshot has format version %u at byte 8; this build reads %u",
-                   version, FORMAT_VERSION);
-  if (rd_u32(&r, &maxkg, "max_key_groups")) return -1;
-  if (maxkg != ks->base.max_kg)
-    return rd_fail(&r,
-                   "keyed state snapshot was written with max_key_groups %u (byte 12), this "
-                   "instance has %u",
-                   maxkg, ks->base.max_kg);
-  if (rd_u32(&r, &nstates, "state count")) return -1;
-  if (nstates > MAX_STATES)
-    return rd_fail(&r, "keyed state snapshot corrupt: %u states at byte 16 (at most %u)", nstates,
-                   MAX_STATES);
-  rs = calloc(nstates ? nstates : 1, sizeof(rstate_t));
-  if (!rs) return rd_fail(&r, "out of memory restoring keyed state");
-  for (uint32_t i = 0; i < nstates; i++) {
-    size_t at = r.pos;
-    uint32_t id, kind;
-    uint64_t ttl;
-    if (rd_u32(&r, &id, "state id") || rd_u32(&r, &kind, "state kind") ||
-        rd_u64(&r, &ttl, "state TTL") || rd_blob(&r, &rs[i].name, &rs[i].nlen, "state name"))
-      goto out;
-    if (id != i) {
-      rd_fail(&r, "keyed state snapshot corrupt: state %u at byte %zu has id %u", i, at, id);
-      goto out;
-    }
-    if (kind < SL_STATE_VALUE || kind > SL_STATE_MAP) {
-      rd_fail(&r, "keyed state snapshot corrupt: state %u at byte %zu has kind %u", i, at, kind);
-      goto out;
-    }
-    if ((int64_t)ttl < 0) {
-      rd_fail(&r, "keyed state snapshot corrupt: state %u at byte %zu has a negative TTL", i, at);
-      goto out;
-    }
-    if (rs[i].nlen == 0 || rs[i].nlen > MAX_NAME || memchr(rs[i].name, 0, rs[i].nlen)) {
-      rd_fail(&r, "keyed state snapshot corrupt: state %u at byte %zu has a bad name (%u bytes)", i,
-              at, rs[i].nlen);
-      goto out;
-    }
-    rs[i].kind = kind;
-    rs[i].ttl = (int64_t)ttl;
-    for (uint32_t j = 0; j < i; j++)
-      if (rs[j].nlen == rs[i].nlen && memcmp(rs[j].name, rs[i].name, rs[i].nlen) == 0) {
-        rd_fail(&r, "keyed state snapshot corrupt: state name '%.*s' twice (byte %zu)",
-                (int)rs[i].nlen, (const char *)rs[i].name, at);
-        goto out;
-      }
-    struct sl_state *have = find_state(ks, (const char *)rs[i].name, rs[i].nlen);
-    if (have && (uint32_t)have->kind != kind) {
-      rd_fail(&r, "state '%.*s' is a %s state in this snapshot but a %s state %s", (int)rs[i].nlen,
-              (const char *)rs[i].name, kind_name(kind), kind_name(have->kind),
-              ks->declared[have->id] ? "as declared" : "in a snapshot restored before");
-      goto out;
-    }
-    if (apply) {
-      if (have) {
-        rs[i].bound = have;
-      } else {
-        rs[i].bound = add_state(ks, (const char *)rs[i].name, rs[i].nlen, (sl_state_kind_t)kind,
-                                rs[i].ttl, false);
-        if (write_state_meta(ks, rs[i].bound, err, errlen) != 0) goto out;
-      }
-    } else if (!have && ks->nstates + i >= MAX_STATES) {
-      rd_fail(&r, "restoring would make more than %u keyed states", MAX_STATES);
-      goto out;
-    }
-  }
-  uint32_t groups;
-  size_t gat = r.pos;
-  if (rd_u32(&r, &groups, "group count")) goto out;
-  if (groups > maxkg) {
-    rd_fail(&r, "keyed state snapshot corrupt: %u key groups at byte %zu (max_key_groups %u)",
-            groups, gat, maxkg);
-    goto out;
-  }
-  int64_t prev = -1;
-  char scope[48];
-  for (uint32_t gi = 0; gi < groups; gi++) {
-    size_t at = r.pos;
-    uint32_t g, count;
-    uint64_t blen;
-    if (rd_u32(&r, &g, "key group id") || rd_u32(&r, &count, "key group entry count") ||
-        rd_u64(&r, &blen, "key group byte length"))
-      goto out;
-    if (g >= maxkg || (int64_t)g <= prev) {
-      rd_fail(&r, "keyed state snapshot corrupt: key group %u at byte %zu (after %lld, max %u)", g,
-              at, (long long)prev, maxkg);
-      goto out;
-    }
-    prev = g;
-    if (blen > r.end - r.pos) {
-      rd_fail(&r,
-              "keyed state snapshot truncated: key group %u at byte %zu says %llu bytes, %zu "
-              "are left",
-              g, at, (unsigned long long)blen, r.end - r.pos);
-      goto out;
-    }
-    size_t gend = r.pos + (size_t)blen;
-    if (g < ks->base.kg_begin || g >= ks->base.kg_end) {
-      r.pos = gend;
-      continue;
-    }
-    if (count > blen / 20) {
-      rd_fail(&r,
-              "keyed state snapshot corrupt: key group %u at byte %zu: %u entries cannot fit "
-              "in %llu bytes",
-              g, at, count, (unsigned long long)blen);
-      goto out;
-    }
-    snprintf(scope, sizeof(scope), "key group %u", g);
-    rd_t gr = {data, r.pos, gend, scope, err, errlen};
-    for (uint32_t k = 0; k < count; k++) {
-      if (parse_entry(ks, &gr, rs, nstates, g, apply)) goto out;
-      if (apply && rbatch_maybe_write(ks, false, err, errlen) != 0) goto out;
-    }
-    if (gr.pos != gend) {
-      rd_fail(&r,
-              "keyed state snapshot corrupt: key group %u at byte %zu: its %u entries end at "
-              "byte %zu, its length says %zu",
-              g, at, count, gr.pos, gend);
-      goto out;
-    }
-    r.pos = gend;
-  }
-  if (apply) {
-    if (rbatch_maybe_write(ks, true, err, errlen) != 0) goto out;
-  } else {
-    size_t at = r.pos;
-    uint64_t sum;
-    if (rd_u64(&r, &sum, "checksum")) goto out;
-    if (r.pos != len) {
-      rd_fail(&r, "keyed state snapshot corrupt: %zu bytes after the checksum at byte %zu",
-              len - r.pos, at);
-      goto out;
-    }
-    uint64_t want = XXH3_64bits(data, at);
-    if (sum != want) {
-      rd_fail(&r,
-              "keyed state snapshot corrupt: checksum at byte %zu is %016llx, the %zu bytes "
-              "before it hash to %016llx",
-              at, (unsigned long long)sum, at, (unsigned long long)want);
-      goto out;
-    }
-  }
-  rc = 0;
-out:
+  const sl_blob_reader_t rd = {.max_kg = ks->base.max_kg, .kg_begin = ks->base.kg_begin,
+                               .kg_end = ks->base.kg_end, .ctx = ks, .state = blob_state,
+                               .entry = blob_entry, .applied = blob_applied};
+  int rc = sl_blob_parse(&rd, data, len, apply, NULL, err, errlen);
   if (apply) rocksdb_writebatch_clear(ks->wb);
-  free(rs);
   return rc;
 }
 
@@ -2410,7 +2145,7 @@ static int r_restore_dir(sl_keyed_state_t *b, const char *dir, uint32_t sb, uint
   if (!r->db && !ks->touched && ks->nstates == 0 && sb == ks->base.kg_begin &&
       se == ks->base.kg_end) {
     /* Our own range into an empty instance: use the files themselves. */
-    rm_rf(r->db_dir);
+    sl_fs_remove_tree(r->db_dir);
     if (materialize(dir, r->db_dir, err, errlen) != 0) return -1;
     if (rdb_open_as(r, false, err, errlen) != 0) return -1; /* checks max_key_groups */
     meta_t m;
@@ -2518,7 +2253,7 @@ out:
   if (o) rocksdb_options_destroy(o);
   meta_free(&m);
   free(map);
-  rm_rf(logdir);
+  sl_fs_remove_tree(logdir);
   free(logdir);
   return rc;
 }
@@ -2556,7 +2291,7 @@ out:
   if (db) rocksdb_close(db);
   if (o) rocksdb_options_destroy(o);
   meta_free(&m);
-  rm_rf(logdir);
+  sl_fs_remove_tree(logdir);
   free(logdir);
   return rc;
 }

@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "checkpoint.h"
+#include "state.h"
 #include "job.h"
 #include "json_scan.h"
 #include "log.h"
@@ -149,8 +149,7 @@ int sl_instance_emit(sl_op_instance_t *inst, int port, const sl_record_t *rec) {
       }
       /* key -> key group -> task, so that state can later be redistributed
        * by key group when parallelism changes. */
-      uint64_t h = XXH3_64bits(key, key_len);
-      uint32_t group = (uint32_t)(h % tg->max_key_groups);
+      uint32_t group = sl_key_group_of(key, key_len, tg->max_key_groups);
       uint32_t c = (uint32_t)(((uint64_t)group * tg->consumer_parallelism) / tg->max_key_groups);
       route_to_channel(inst->task, tg, c, rec, key, key_len, flags);
       break;

@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <errno.h>
 
 static void out_of_memory(size_t n) {
   fprintf(stderr, "sluice: out of memory (allocating %zu bytes)\n", n);
@@ -81,26 +79,4 @@ void sl_buf_free(sl_buf_t *b) {
   free(b->data);
   b->data = NULL;
   b->len = b->cap = 0;
-}
-
-int sl_mkdir_p(const char *path, const char *what, char *err, size_t errlen) {
-  char *p = sl_xstrdup(path);
-  for (char *s = p + 1; *s; s++) {
-    if (*s != '/') continue;
-    *s = 0;
-    (void)mkdir(p, 0755);
-    *s = '/';
-  }
-  int rc = 0;
-  if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-    snprintf(err, errlen, "cannot create %s %s: %s", what, path, strerror(errno));
-    rc = -1;
-  }
-  struct stat st;
-  if (!rc && (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) {
-    snprintf(err, errlen, "%s %s is not a directory", what, path);
-    rc = -1;
-  }
-  free(p);
-  return rc;
 }

@@ -43,9 +43,6 @@ void sl_buf_append_u32(sl_buf_t *b, uint32_t v); /* little-endian */
 void sl_buf_append_u64(sl_buf_t *b, uint64_t v); /* little-endian */
 void sl_buf_free(sl_buf_t *b);
 
-/** mkdir -p; -1 with "cannot create WHAT PATH: ..." or "WHAT PATH is not a directory". */
-int sl_mkdir_p(const char *path, const char *what, char *err, size_t errlen);
-
 #define SL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

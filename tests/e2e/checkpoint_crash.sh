@@ -74,28 +74,7 @@ grep -q "lua:count.lua" lua.yaml || fail "lua.yaml was not derived"
 DAG=crash.yaml
 reset_run() { rm -rf ckpt out.txt out.txt.pending-*; }
 
-# check_output LABEL: out.txt holds exactly the reference, and nothing is pending.
-check_output() {
-  sort out.txt > got.txt
-  if ! cmp -s got.txt reference.txt; then
-    local dup lost extra
-    dup=$(uniq -d got.txt | wc -l)
-    lost=$(comm -13 got.txt reference.txt | wc -l)
-    extra=$(comm -23 got.txt reference.txt | wc -l)
-    fail "$1: output differs from the reference: $dup duplicated, $lost lost, $extra unexpected lines"
-  fi
-  ls out.txt.pending-* > /dev/null 2>&1 && fail "$1: staging files left behind: $(ls out.txt.pending-*)"
-  return 0
-}
 
-# save_partial / check_partial LABEL: what a kill left visible is a byte
-# prefix of the final output (output, once visible, never changes).
-save_partial() { if [ -e out.txt ]; then cp out.txt partial.txt; else : > partial.txt; fi; }
-check_partial() {
-  local n
-  n=$(stat -c %s partial.txt)
-  cmp -s -n "$n" partial.txt out.txt || fail "$1: output visible after the kill ($n bytes) is not a prefix of the final output"
-}
 
 # finish LABEL: restart (more than once if needed) until the job completes.
 finish() {
@@ -111,11 +90,6 @@ finish() {
   done
 }
 
-completed_checkpoints() {
-  local m
-  m=$(compgen -G 'ckpt/chk-*/MANIFEST' || true)
-  [ -n "$m" ] && echo "$m" | wc -l || echo 0
-}
 
 # 0. The run without a crash gives the reference (and the run is long enough
 #    for checkpoints to happen).

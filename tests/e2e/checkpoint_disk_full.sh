@@ -43,11 +43,6 @@ nodes:
   out: { use: file_sink, from: count, config: { path: out.txt } }
 EOF
 
-manifests() {
-  local m
-  m=$(compgen -G 'ckfs/ckpt/chk-*/MANIFEST' || true)
-  [ -n "$m" ] && echo "$m" | wc -l || echo 0
-}
 wait_for() { # wait_for SECONDS CONDITION...
   local s=$1
   shift
@@ -57,17 +52,9 @@ wait_for() { # wait_for SECONDS CONDITION...
   done
   return 1
 }
-have_checkpoint() { [ "$(manifests)" -gt 0 ]; }
+have_checkpoint() { [ "$(completed_checkpoints ckfs/ckpt)" -gt 0 ]; }
 disk_error() { grep -q "No space left on device" run.err; }
 
-# check_counts: every key counts 1..n, total COUNT.
-check_counts() {
-  [ "$(wc -l < out.txt)" -eq $COUNT ] || fail "$1: $(wc -l < out.txt) lines, expected $COUNT"
-  sort -t, -k1,1 -k2,2n out.txt | awk -F, -v label="$1" '
-    $1 != key { key = $1; n = 0 }
-    { n++; if ($2 != n) { print label ": key " $1 " has count " $2 " where " n " was expected"; exit 1 } }' >&3 ||
-    fail "$1: running counts have gaps or repeats"
-}
 
 fill_disk() { dd if=/dev/zero of=ckfs/filler bs=4k 2> /dev/null || true; }
 
@@ -89,7 +76,7 @@ wait $pid 2> /dev/null || true
 rm -f ckfs/filler
 st 0 run.out run.err "$SLUICE" run job.yaml
 grep -q "resuming from checkpoint .*$(basename "$kept")" run.err || { cat run.err >&3; fail "did not resume from the checkpoint kept intact ($kept)"; }
-check_counts "after kill on a full disk"
+check_counts "after kill on a full disk" $COUNT
 
 # 3: free the space within the run.
 rm -rf ckfs/ckpt out.txt out.txt.pending-*
@@ -104,5 +91,5 @@ newer() { [ "$(ls -d ckfs/ckpt/chk-* | tail -1)" != "$before" ] && [ -e "$(ls -d
 wait_for 10 newer || fail "no checkpoint completed after the space was freed"
 wait $pid || fail "the job failed"
 grep -qE "checkpoints: [0-9]+ completed, [1-9][0-9]* failed" run.err || { cat run.err >&3; fail "the summary does not count failed checkpoints"; }
-check_counts "space freed during the run"
+check_counts "space freed during the run" $COUNT
 echo "disk full: reported, survived, recovered"

@@ -49,3 +49,42 @@ row() {
   grep -qE "^  $2 +$3 +$4 +$5 +$6 +$7\$" "$1" ||
     { cat "$1" >&3; fail "$1: no summary row '$2 tasks=$3 in=$4 out=$5 skipped=$6 dead-lettered=$7'"; }
 }
+
+# ---- Checkpoint tests: a keyed running count ("key,n" lines) written to out.txt.
+
+# check_output LABEL: sorted out.txt equals reference.txt (0 duplicates, 0
+# losses), and no staging file of the transactional sink is left.
+check_output() {
+  sort out.txt > got.txt
+  cmp -s got.txt reference.txt ||
+    fail "$1: output differs from the reference: $(uniq -d got.txt | wc -l) duplicated, $(comm -13 got.txt reference.txt | wc -l) lost, $(comm -23 got.txt reference.txt | wc -l) unexpected lines"
+  if ls out.txt.pending-* > /dev/null 2>&1; then fail "$1: staging files left behind: $(ls out.txt.pending-*)"; fi
+  return 0
+}
+
+# save_partial, then check_partial LABEL once the job has completed: what a
+# kill left visible in out.txt is a byte prefix of the final output.
+save_partial() { if [ -e out.txt ]; then cp out.txt partial.txt; else : > partial.txt; fi; }
+check_partial() {
+  local n
+  n=$(stat -c %s partial.txt)
+  cmp -s -n "$n" partial.txt out.txt || fail "$1: output visible after the kill ($n bytes) is not a prefix of the final output"
+}
+
+# completed_checkpoints [DIR]: how many checkpoints in DIR (default ckpt) have a MANIFEST.
+completed_checkpoints() {
+  local m
+  m=$(compgen -G "${1:-ckpt}/chk-*/MANIFEST" || true)
+  if [ -n "$m" ]; then echo "$m" | wc -l; else echo 0; fi
+}
+
+# check_counts LABEL TOTAL [FILE]: FILE (default out.txt) has TOTAL lines and
+# every key's running count goes 1, 2, ... n with no gap or repeat.
+check_counts() {
+  local f=${3:-out.txt}
+  [ "$(wc -l < "$f")" -eq "$2" ] || fail "$1: $(wc -l < "$f") lines, expected $2"
+  sort -t, -k1,1 -k2,2n "$f" | awk -F, -v label="$1" '
+    $1 != key { key = $1; n = 0 }
+    { n++; if ($2 != n) { print label ": key " $1 " has count " $2 " where " n " was expected"; exit 1 } }' >&3 ||
+    fail "$1: running counts have gaps or repeats"
+}

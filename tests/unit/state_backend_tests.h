@@ -54,7 +54,7 @@ static void inst_open(inst_t *in, uint32_t b, uint32_t e) {
 /* Key i's name in buf (which must outlive the calls) and set as current key. */
 static void setk(sl_keyed_state_t *ks, char *buf, int i) {
   int n = snprintf(buf, 32, "key-%d", i);
-  sl_keyed_state_set_key(ks, buf, (size_t)n, sl_key_group_of(buf, (size_t)n, G));
+  sl_keyed_state_set_key(ks, buf, (size_t)n);
 }
 
 static uint32_t group_of_key(int i) {
@@ -269,7 +269,7 @@ static void value_ops(void **unused) {
   assert_memory_equal(b.ptr, "two", 3);
   if (EXACT_COUNTS) assert_int_equal(sl_keyed_state_entries(in.ks), 1);
   /* An empty key (NULL, 0) is a key too. */
-  sl_keyed_state_set_key(in.ks, NULL, 0, sl_key_group_of(NULL, 0, G));
+  sl_keyed_state_set_key(in.ks, NULL, 0);
   assert_int_equal(sl_ks_get(in.ks, in.v, &b), SL_ENOTFOUND);
   assert_int_equal(sl_ks_put(in.ks, in.v, "e", 1), 0);
   assert_int_equal(sl_ks_get(in.ks, in.v, &b), 0);
