@@ -19,6 +19,7 @@ static sl_arena_chunk_t *chunk_new(size_t cap) {
 
 sl_batch_t *sl_batch_new(uint32_t capacity) {
   sl_batch_t *b = sl_xcalloc(1, sizeof(*b));
+  b->wm = SL_TS_MIN;
   b->capacity = capacity ? capacity : 1;
   b->records = sl_xcalloc(b->capacity, sizeof(sl_record_t));
   b->flags = sl_xcalloc(b->capacity, 1);
@@ -40,6 +41,8 @@ void sl_batch_free(sl_batch_t *b) {
 
 void sl_batch_reset(sl_batch_t *b) {
   b->kind = SL_BATCH_DATA;
+  b->wm = SL_TS_MIN;
+  b->idle = false;
   b->count = 0;
   b->bytes = 0;
   b->next = NULL;

@@ -5,13 +5,14 @@
  * an array of sl_record_t plus a chunked arena for keys, values and headers.
  * Appending copies a record in; resetting keeps the memory, so a recycled
  * batch costs no malloc (chunks are never moved, so record pointers stay
- * valid while the batch fills). Control messages (end of input; later
- * watermarks and checkpoint barriers) travel in-band as batches of another
- * kind, so they keep their order with the data.
+ * valid while the batch fills). Control messages (end of input, watermarks
+ * for channels without data, checkpoint barriers) travel in-band as batches
+ * of another kind, so they keep their order with the data.
  */
 #ifndef SL_BATCH_H
 #define SL_BATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,7 +21,8 @@
 typedef enum sl_batch_kind {
   SL_BATCH_DATA = 0,
   SL_BATCH_END = 1, /* the producer has no more records for this channel */
-  SL_BATCH_BARRIER = 2 /* checkpoint barrier `ckpt_id`: records before it belong to the checkpoint */
+  SL_BATCH_BARRIER = 2, /* checkpoint barrier `ckpt_id`: records before it belong to the checkpoint */
+  SL_BATCH_WATERMARK = 3 /* no records: `wm` (and `idle`) for a channel that got no data batch */
 } sl_batch_kind_t;
 
 /* Per-record flags carried beside the records (internal, not in the SDK). */
@@ -37,6 +39,10 @@ typedef struct sl_batch {
   sl_batch_kind_t kind;
   uint32_t count;
   uint64_t ckpt_id; /* SL_BATCH_BARRIER */
+  /* DATA and WATERMARK: the producer's watermark once these records are in
+   * (stamped when the batch is sealed; see "Watermarks" in task.c). */
+  int64_t wm;
+  bool idle; /* WATERMARK: the producer is idle (no data, no progress) */
   uint32_t capacity;
   sl_record_t *records;
   uint8_t *flags;

@@ -50,6 +50,36 @@ typedef struct sl_config_value {
   bool from_default;     /* added by validation from the declared default */
 } sl_config_value_t;
 
+/** Where a source's records get their event time (`event_time: { timestamp: ... }`). */
+typedef enum sl_ts_origin {
+  SL_TS_ORIGIN_SOURCE = 0, /* the ts the source plugin set (Kafka's record timestamp) */
+  SL_TS_ORIGIN_FIELD,      /* a top-level JSON field of the value */
+  SL_TS_ORIGIN_INGESTION   /* the wall clock when the source emitted the record */
+} sl_ts_origin_t;
+
+/** How a timestamp field is written. */
+typedef enum sl_ts_format {
+  SL_TS_FORMAT_EPOCH_MS = 0, /* milliseconds since the epoch (a JSON number or numeric string) */
+  SL_TS_FORMAT_EPOCH_S,      /* seconds since the epoch, fraction allowed (ms precision) */
+  SL_TS_FORMAT_RFC3339       /* "2026-11-24T10:15:00.250Z", "...+01:00" */
+} sl_ts_format_t;
+
+/**
+ * A source node's `event_time:` block (docs/dag.md). dag_load.c fills it,
+ * dag_validate.c rejects it on nodes that are not sources, and sl_ts_parse()
+ * (event_time.h) reads `field` of each record in `format`.
+ */
+typedef struct sl_event_time {
+  bool set;                    /* the block is present (also `event_time: {}` or empty) */
+  sl_pos_t pos;                /* position of the `event_time` key */
+  sl_ts_origin_t origin;       /* default: FIELD when `field` is given, else SOURCE */
+  char *field;                 /* owned; non-NULL only with SL_TS_ORIGIN_FIELD */
+  sl_pos_t field_pos;          /* position of the field name (the value) */
+  sl_ts_format_t format;       /* default EPOCH_MS; meaningful with SL_TS_ORIGIN_FIELD only */
+  int64_t max_out_of_order_ms; /* bounded out-of-orderness; default 0 */
+  int64_t idle_timeout_ms;     /* a partition without records this long is idle; 0 = never */
+} sl_event_time_t;
+
 typedef struct sl_dag_node {
   char *name; /* owned */
   sl_pos_t pos; /* position of the node's name */
@@ -66,6 +96,7 @@ typedef struct sl_dag_node {
   sl_pos_t parallelism_pos;
   sl_on_error_t on_error;
   sl_pos_t on_error_pos;
+  sl_event_time_t event_time; /* sources: timestamps and watermarks */
   sl_config_value_t *config; /* owned array */
   size_t config_count;
   sl_pos_t config_pos;

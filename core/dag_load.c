@@ -376,6 +376,10 @@ static bool get_duration(load_ctx_t *c, const ynode_t *v, const char *who, const
     load_error(c, v->pos, "%s: %s must be a duration, got %s", who, field, yn_kind_name(v));
     return false;
   }
+  if (v->text[0] == '-' && isdigit((unsigned char)v->text[1])) { /* clearer than "invalid" */
+    load_error(c, v->pos, "%s: %s must not be negative, got '%s'", who, field, v->text);
+    return false;
+  }
   if (sl_parse_duration_ms(v->text, out) != 0) {
     load_error(c, v->pos,
                "%s: %s: invalid duration '%s' (expected a non-negative whole number with a unit "
@@ -622,8 +626,119 @@ static void load_config(load_ctx_t *c, sl_dag_node_t *n, const char *who, const 
   }
 }
 
-static const char *const node_keys[] = {"use",         "from",   "config",   "on_error",
-                                        "parallelism", "key_by", "partition"};
+/* ------------------------------------------------------------ event_time */
+
+/*
+ * `event_time:` of a node (sources only; dag_validate.c checks that). The
+ * block is marked set even when its content is wrong, so that validation can
+ * still say it is misplaced. Conflicts are checked once every key is read:
+ * `timestamp` may come after `field` in the mapping.
+ */
+static void load_event_time(load_ctx_t *c, sl_dag_node_t *n, const char *who, const ynode_t *key,
+                            const ynode_t *v) {
+  static const char *const keys[] = {"timestamp", "field", "format", "max_out_of_order",
+                                     "idle_timeout"};
+  static const char *const origin_names[] = {"field", "source", "ingestion"};
+  static const sl_ts_origin_t origin_values[] = {SL_TS_ORIGIN_FIELD, SL_TS_ORIGIN_SOURCE,
+                                                 SL_TS_ORIGIN_INGESTION};
+  static const char *const format_names[] = {"epoch_ms", "epoch_s", "rfc3339"};
+  static const sl_ts_format_t format_values[] = {SL_TS_FORMAT_EPOCH_MS, SL_TS_FORMAT_EPOCH_S,
+                                                 SL_TS_FORMAT_RFC3339};
+  sl_event_time_t *et = &n->event_time;
+  et->set = true;
+  et->pos = key->pos;
+  et->origin = SL_TS_ORIGIN_SOURCE;
+  et->format = SL_TS_FORMAT_EPOCH_MS;
+  if (v->kind == YN_SCALAR && !v->is_null && !v->bad) {
+    /* `event_time: ts` is a likely slip for `event_time: { field: ts }`. */
+    load_error(c, v->pos,
+               "%s: event_time must be a mapping such as { field: ts, max_out_of_order: 5s }, got "
+               "a plain value '%s'",
+               who, v->text);
+    return;
+  }
+  if (!is_map_or_null(c, v, who, "event_time")) return; /* null: all defaults */
+
+  char *where = sl_xasprintf("%s: event_time", who);
+  /* Keys seen (even with a bad value, already reported) and their positions. */
+  const ynode_t *ts_key = NULL, *field_key = NULL, *format_key = NULL;
+  bool origin_ok = false;
+  for (size_t i = 0; i < yn_pairs(v); i++) {
+    if (!map_key_ok(c, v, i, where, "key")) continue;
+    const ynode_t *k = v->kids[2 * i], *val = v->kids[2 * i + 1];
+    const char *s;
+    int e;
+    int64_t ms;
+    if (strcmp(k->text, "timestamp") == 0) {
+      ts_key = k;
+      if ((e = get_enum(c, val, who, "event_time.timestamp", origin_names, 3)) >= 0) {
+        et->origin = origin_values[e];
+        origin_ok = true;
+      }
+    } else if (strcmp(k->text, "field") == 0) {
+      field_key = k;
+      if ((s = get_string(c, val, who, "event_time.field")) != NULL) {
+        free(et->field);
+        et->field = sl_xstrdup(s);
+        et->field_pos = val->pos;
+      }
+    } else if (strcmp(k->text, "format") == 0) {
+      format_key = k;
+      if ((e = get_enum(c, val, who, "event_time.format", format_names, 3)) >= 0)
+        et->format = format_values[e];
+    } else if (strcmp(k->text, "max_out_of_order") == 0) {
+      if (get_duration(c, val, who, "event_time.max_out_of_order", &ms))
+        et->max_out_of_order_ms = ms;
+    } else if (strcmp(k->text, "idle_timeout") == 0) {
+      if (get_duration(c, val, who, "event_time.idle_timeout", &ms)) et->idle_timeout_ms = ms;
+    } else {
+      unknown_key(c, k, where, "key", keys, SL_ARRAY_LEN(keys));
+    }
+  }
+  free(where);
+
+  if (!origin_ok) {
+    /* No (valid) `timestamp`: the default follows from what is given, a field
+     * means "read it". A bad `timestamp` was reported: no conflicts on top. */
+    if (field_key) et->origin = SL_TS_ORIGIN_FIELD;
+    else if (format_key && !ts_key && v->complete)
+      load_error(c, format_key->pos,
+                 "%s: event_time.format needs event_time.field (the JSON field that holds the "
+                 "timestamp); without a field the source's own timestamps are used",
+                 who);
+    return;
+  }
+  if (et->origin == SL_TS_ORIGIN_FIELD) {
+    /* Only when the block was read to its end, and not when `field:` had a
+     * bad value (reported already). */
+    if (!field_key && v->complete)
+      load_error(c, ts_key->pos,
+                 "%s: event_time.timestamp is 'field' but event_time.field is missing (the name "
+                 "of the top-level JSON field of the value that holds the timestamp)",
+                 who);
+    return;
+  }
+  const char *origin = et->origin == SL_TS_ORIGIN_SOURCE ? "source" : "ingestion";
+  const char *why = et->origin == SL_TS_ORIGIN_SOURCE
+                        ? "the source plugin sets the timestamps"
+                        : "records are stamped with the time they enter the job";
+  if (field_key)
+    load_error(c, field_key->pos,
+               "%s: event_time.field conflicts with 'timestamp: %s' (%s); use 'timestamp: field' "
+               "to read the field, or remove it",
+               who, origin, why);
+  if (format_key)
+    load_error(c, format_key->pos,
+               "%s: event_time.format conflicts with 'timestamp: %s' (%s); format applies to "
+               "'timestamp: field' only",
+               who, origin, why);
+  /* Nothing is read from the value: do not hand a field to the runtime. */
+  free(et->field);
+  et->field = NULL;
+}
+
+static const char *const node_keys[] = {"use",         "from",   "config",    "on_error",
+                                        "parallelism", "key_by", "partition", "event_time"};
 
 static void load_node(load_ctx_t *c, sl_dag_node_t *n, const ynode_t *key, const ynode_t *spec) {
   static const char *const on_error_names[] = {"fail", "skip", "dead_letter"};
@@ -687,6 +802,8 @@ static void load_node(load_ctx_t *c, sl_dag_node_t *n, const ynode_t *key, const
       explicit_partition = true;
       if ((e = get_enum(c, v, who, "partition", partition_names, 3)) >= 0)
         n->partition = partition_values[e];
+    } else if (strcmp(k->text, "event_time") == 0) {
+      load_event_time(c, n, who, k, v);
     } else {
       unknown_key(c, k, who, "key", node_keys, SL_ARRAY_LEN(node_keys));
     }
@@ -888,6 +1005,7 @@ void sl_dag_free(sl_dag_t *dag) {
       free(n->config[j].text);
     }
     free(n->config);
+    free(n->event_time.field);
   }
   free(dag->nodes);
   free(dag->settings.state_backend);

@@ -397,6 +397,13 @@ static void check_node(val_ctx_t *c, sl_dag_node_t *n) {
     val_error(c, n->pos, "node '%s': operator '%s' needs an input: add 'from: <node>'", n->name,
               op->name);
   }
+  /* Timestamps and watermarks are assigned where records enter the job;
+   * the nodes downstream inherit them. */
+  if (n->event_time.set && op->kind != SL_KIND_SOURCE)
+    val_error(c, n->event_time.pos,
+              "node '%s': event_time on operator '%s', which is not a source: event_time belongs "
+              "on the source node that produces the records",
+              n->name, op->name);
   check_config(c, n);
 }
 

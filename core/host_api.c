@@ -8,11 +8,13 @@
 #include <time.h>
 
 #include "host_state.h"
+#include "host_time.h"
 #include "job.h"
 #include "json_scan.h"
 #include "log.h"
 #include "registry.h"
 #include "util.h"
+#include "watermark.h"
 
 #define INST(ctx) ((sl_op_instance_t *)(void *)(ctx))
 
@@ -47,6 +49,19 @@ static int host_emit(sl_ctx_t *ctx, int port, const sl_record_t *rec) {
   /* After a failure nothing more flows: "fail" means stop, not "finish the
    * batch". The caller (a source's poll loop, say) sees the error. */
   if (sl_job_failed(inst->job)) return SL_ESTATE;
+  sl_record_t stamped;
+  if (inst->wm_gen && port != inst->errors_port) {
+    /* A source with `event_time`: the record's timestamp, per the DAG. */
+    char why[256];
+    int64_t ts;
+    if (sl_wm_gen_stamp(inst->wm_gen, rec, &ts, why, sizeof(why)) != 0) {
+      sl_instance_record_failed(inst, rec, why); /* the node's on_error decides */
+      return 0;
+    }
+    stamped = *rec;
+    stamped.ts = ts;
+    rec = &stamped;
+  }
   atomic_store_explicit(&inst->stats.records_out,
                         atomic_load_explicit(&inst->stats.records_out, memory_order_relaxed) + 1,
                         memory_order_relaxed);
@@ -209,4 +224,9 @@ const sl_host_api_t sl_host_api = {
     .checkpoint_restored = sl_host_checkpoint_restored,
     .checkpoint_interval_ms = sl_host_checkpoint_interval_ms,
     .checkpoint_sync_fd = sl_host_checkpoint_sync_fd,
+    .timer_set = sl_host_timer_set,
+    .timer_delete = sl_host_timer_delete,
+    .watermark = sl_host_watermark,
+    .current_key = sl_host_current_key,
+    .source_partition = sl_host_source_partition,
 };

@@ -41,6 +41,10 @@ sl_state_t *sl_host_state_declare(sl_ctx_t *ctx, const char *name, sl_state_kind
     declare_failed(inst, name, "keyed state needs process(): state calls are per record");
     return NULL;
   }
+  if (name && strncmp(name, SL_HOST_STATE_PREFIX, strlen(SL_HOST_STATE_PREFIX)) == 0) {
+    declare_failed(inst, name, "names starting with '" SL_HOST_STATE_PREFIX "' belong to the host");
+    return NULL;
+  }
   if (!name || !*name || (kind != SL_STATE_VALUE && kind != SL_STATE_LIST && kind != SL_STATE_MAP) ||
       ttl_ms < 0) {
     declare_failed(inst, name, "needs a non-empty name, a kind (value, list, map) and a TTL >= 0");
@@ -59,7 +63,7 @@ sl_state_t *sl_host_state_declare(sl_ctx_t *ctx, const char *name, sl_state_kind
 }
 
 /* The keyed state with the current record's key set, or NULL outside process(). */
-static sl_keyed_state_t *current(sl_op_instance_t *inst) {
+sl_keyed_state_t *sl_instance_current_ks(sl_op_instance_t *inst) {
   if (!inst->ks || !inst->current) return NULL;
   if (inst->ks_rec != inst->current) {
     const sl_record_t *r = inst->current;
@@ -71,7 +75,7 @@ static sl_keyed_state_t *current(sl_op_instance_t *inst) {
 }
 
 #define WITH_KS(ctx, st)                                  \
-  sl_keyed_state_t *ks = current(INST(ctx));              \
+  sl_keyed_state_t *ks = sl_instance_current_ks(INST(ctx));              \
   if (!ks) return SL_ESTATE;                              \
   if (!(st)) return SL_EINVAL
 

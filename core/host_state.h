@@ -7,6 +7,16 @@
 
 #include "sluice.h"
 
+struct sl_op_instance;
+struct sl_keyed_state;
+
+/* Keyed states whose names start with this belong to the host (timers). */
+#define SL_HOST_STATE_PREFIX "sluice."
+
+/** The instance's keyed state with the current key set (the record's or the
+ * firing timer's), or NULL without keyed state or current key. */
+struct sl_keyed_state *sl_instance_current_ks(struct sl_op_instance *inst);
+
 sl_state_t *sl_host_state_declare(sl_ctx_t *ctx, const char *name, sl_state_kind_t kind,
                                   int64_t ttl_ms);
 int sl_host_state_get(sl_ctx_t *ctx, sl_state_t *st, sl_bytes_t *out);

@@ -88,6 +88,8 @@ int sl_task_run(sl_task_t *t, uint64_t now_ns);
 int sl_task_ready(sl_task_t *t, uint64_t now_ns);
 /** Route one record emitted by an instance to a port's consumers. */
 int sl_instance_emit(sl_op_instance_t *inst, int port, const sl_record_t *rec);
+/** A record failed in `inst` (why: the reason): apply the node's on_error policy. */
+void sl_instance_record_failed(sl_op_instance_t *inst, const sl_record_t *rec, const char *why);
 
 /* host_api.c */
 extern const sl_host_api_t sl_host_api;

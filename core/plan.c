@@ -68,12 +68,12 @@ static sl_out_target_t *add_target(sl_op_instance_t *inst, int port) {
 
 static void task_add_output(sl_task_t *t, sl_channel_t *ch) {
   t->outputs = sl_xrealloc(t->outputs, (t->output_count + 1) * sizeof(sl_task_output_t));
-  t->outputs[t->output_count++] = (sl_task_output_t){.channel = ch};
+  t->outputs[t->output_count++] = (sl_task_output_t){.channel = ch, .wm_sent = SL_TS_MIN};
 }
 
 static void task_add_input(sl_task_t *t, sl_channel_t *ch) {
   t->inputs = sl_xrealloc(t->inputs, (t->input_count + 1) * sizeof(sl_task_input_t));
-  t->inputs[t->input_count++] = (sl_task_input_t){.channel = ch};
+  t->inputs[t->input_count++] = (sl_task_input_t){.channel = ch, .wm = SL_TS_MIN};
 }
 
 static sl_channel_t *plan_new_channel(sl_plan_t *plan, sl_task_t *from, sl_task_t *to,
@@ -139,6 +139,9 @@ sl_plan_t *sl_plan_build(const sl_dag_t *dag, sl_diag_list_t *diags) {
       sl_task_t *t = sl_xcalloc(1, sizeof(*t));
       t->id = plan->task_count;
       t->is_source = dag->nodes[root].op->kind == SL_KIND_SOURCE;
+      t->wm_out = t->wm_target = SL_TS_MIN;
+      t->proc_due_ms = SL_TS_MAX;
+      atomic_init(&t->wm_seen, SL_TS_MIN);
       for (size_t m = k; m < n; m++) {
         uint32_t ni = (uint32_t)order[m];
         if (plan->chain_root[ni] != root) continue;
@@ -150,6 +153,11 @@ sl_plan_t *sl_plan_build(const sl_dag_t *dag, sl_diag_list_t *diags) {
         inst->node_index = ni;
         inst->op = dag->nodes[ni].op;
         if (SL_OPERATOR_HAS(inst->op, process_batch)) inst->process_batch = inst->op->process_batch;
+        /* Timers belong to one key: a keyed operator with timers is called
+         * per record, so that a record's key is current when it sets one. */
+        if (dag->nodes[ni].key_by && SL_OPERATOR_HAS(inst->op, on_timer) && inst->op->on_timer)
+          inst->process_batch = NULL;
+        inst->wm = SL_TS_MIN;
         inst->plugin = dag->nodes[ni].plugin;
         inst->subtask = s;
         inst->parallelism = par;

@@ -116,6 +116,11 @@ typedef struct sl_op_instance {
   bool in_snapshot;               /* snapshot() is running: sl_checkpoint_sync_fd allowed */
   int *sync_fds;                  /* handed over in snapshot(), fsynced by the checkpoint thread */
   uint32_t sync_fd_count;
+  /* Event time (task.c "Watermarks", host_time.c). */
+  int64_t wm;                     /* this instance's input watermark */
+  struct sl_timers *timers;       /* its timers, created on first use; NULL = none */
+  sl_state_t *timer_state;        /* the internal keyed state that persists them */
+  struct sl_wm_gen *wm_gen;       /* a source with `event_time`: its watermark generator */
 } sl_op_instance_t;
 
 /* An input channel of a task and whether its END has arrived. */
@@ -123,6 +128,8 @@ typedef struct sl_task_input {
   sl_channel_t *channel;
   bool ended;
   uint64_t barrier; /* id of the barrier that arrived and holds this input (aligning), 0 = none */
+  int64_t wm;       /* the producer's watermark as last received */
+  bool idle;        /* the producer said it is idle, and sent no data since */
 } sl_task_input_t;
 
 /* An output channel of a task, with batches that could not be pushed yet. */
@@ -130,6 +137,8 @@ typedef struct sl_task_output {
   sl_channel_t *channel;
   sl_batch_t *pending_head; /* FIFO of sealed batches waiting for credit */
   sl_batch_t *pending_tail;
+  int64_t wm_sent;  /* watermark of the last batch sealed for this channel */
+  bool idle_sent;   /* an idle marker went out and no data since */
 } sl_task_output_t;
 
 typedef enum sl_task_phase {
@@ -165,6 +174,13 @@ typedef struct sl_task {
   uint64_t aligning;       /* barrier id being aligned, 0 = none */
   uint64_t align_start_ns;
   _Atomic uint64_t align_ns; /* total time inputs were held for alignment */
+  /* Event time: written by the task's thread (see "Watermarks" in task.c). */
+  int64_t wm_out;     /* watermark the task's outputs carry (its timers have fired) */
+  int64_t wm_target;  /* watermark being applied through the chain; > wm_out while firing */
+  uint32_t fire_op;   /* chain index that wm_target has reached */
+  bool idle_out;      /* the task is idle: its outputs carry idle markers */
+  int64_t proc_due_ms; /* earliest processing-time timer of its operators, SL_TS_MAX = none */
+  _Atomic int64_t wm_seen; /* wm_out, readable by other threads (metrics) */
 } sl_task_t;
 
 /* A directed edge of the plan between two nodes (for `sluice graph`). */

@@ -22,9 +22,12 @@
 
 #include "checkpoint.h"
 #include "control.h"
+#include "host_time.h"
 #include "job.h"
 #include "log.h"
+#include "timers.h"
 #include "util.h"
+#include "watermark.h"
 
 #define SL_PARK_MAX_NS 50000000ull /* re-check at least every 50 ms (stop requests) */
 
@@ -107,6 +110,12 @@ static void worker_park(sl_worker_t *w, uint64_t now) {
     if (t->is_source && t->phase == SL_TASK_RUNNING && t->retry_at_ns > now &&
         t->retry_at_ns - now < wait_ns)
       wait_ns = t->retry_at_ns - now;
+    if (t->proc_due_ms != SL_TS_MAX && t->phase == SL_TASK_RUNNING) {
+      /* Wake for the next processing-time timer (sl_task_ready said not yet). */
+      int64_t ms = t->proc_due_ms - sl_wall_ms();
+      uint64_t ns = ms > 0 ? (uint64_t)ms * 1000000ull : 0;
+      if (ns < wait_ns) wait_ns = ns;
+    }
   }
   atomic_fetch_add_explicit(&w->parks, 1, memory_order_relaxed);
   struct timespec deadline;
@@ -182,11 +191,17 @@ int sl_job_open(sl_job_t *job, char *errbuf, size_t errlen) {
     sl_task_t *task = plan->tasks[t];
     for (uint32_t o = 0; o < task->op_count; o++) {
       sl_op_instance_t *inst = task->ops[o];
+      char err[1024] = "";
+      if (sl_instance_timers_restore(inst, err, sizeof(err)) != 0) {
+        snprintf(errbuf, errlen, "%s", err);
+        return -1;
+      }
+      if (o == 0 && task->is_source && inst->node->event_time.set)
+        inst->wm_gen = sl_wm_gen_new(&inst->node->event_time, sl_wall_ms());
       if (!inst->op->open) {
         inst->opened = true;
         continue;
       }
-      char err[1024] = "";
       inst->in_open = true;
       int rc = inst->op->open((sl_ctx_t *)inst, &inst->state, err, sizeof(err));
       inst->in_open = false;
@@ -243,6 +258,10 @@ void sl_job_free(sl_job_t *job) {
       inst->opened = false;
       sl_keyed_state_free(inst->ks);
       inst->ks = NULL;
+      sl_timers_free(inst->timers);
+      inst->timers = NULL;
+      sl_wm_gen_free(inst->wm_gen);
+      inst->wm_gen = NULL;
       sl_op_state_free(inst->op_state);
       inst->op_state = NULL;
       for (uint32_t k = 0; k < inst->sync_fd_count; k++) close(inst->sync_fds[k]);

@@ -83,6 +83,11 @@ int sl_ks_map_next(sl_keyed_state_t *ks, sl_state_t *st, size_t *cursor, sl_byte
   return ks->ops->map_next(ks, st, cursor, mk, v);
 }
 
+int sl_ks_scan(sl_keyed_state_t *ks, sl_state_t *st, sl_state_scan_fn fn, void *arg) {
+  if (!ks || !fn) return SL_EINVAL;
+  return ks->ops->scan(ks, st, fn, arg);
+}
+
 uint64_t sl_keyed_state_entries(const sl_keyed_state_t *ks) {
   return ks ? ks->ops->entries(ks) : 0;
 }

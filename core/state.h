@@ -51,6 +51,12 @@ typedef struct sl_state_file {
   uint64_t hash; /* XXH3-64 of the contents */
 } sl_state_file_t;
 
+/* One entry seen by sl_ks_scan: the key it belongs to, its map key (map
+ * states; NULL/0 for value and list states) and its value (for a list: one
+ * element, in list order). Return 0 to go on, non-zero to stop the scan. */
+typedef int (*sl_state_scan_fn)(void *arg, const void *key, size_t key_len, const void *mk,
+                                size_t mk_len, const void *value, size_t value_len);
+
 /* What a backend implements (see the functions of the same names below). */
 typedef struct sl_state_backend_ops {
   const char *name; /* "memory", "rocksdb" */
@@ -75,6 +81,8 @@ typedef struct sl_state_backend_ops {
   int (*map_remove)(sl_keyed_state_t *ks, sl_state_t *st, const void *mk, size_t mklen);
   int (*map_next)(sl_keyed_state_t *ks, sl_state_t *st, size_t *cursor, sl_bytes_t *mk,
                   sl_bytes_t *v);
+  /* fn is not NULL (state.c checks); the backend checks st as for the other ops. */
+  int (*scan)(sl_keyed_state_t *ks, sl_state_t *st, sl_state_scan_fn fn, void *arg);
   uint64_t (*entries)(const sl_keyed_state_t *ks);
   uint64_t (*bytes)(const sl_keyed_state_t *ks);
   sl_state_snapshot_t *(*snapshot_begin)(sl_keyed_state_t *ks);
@@ -158,6 +166,22 @@ int sl_ks_map_remove(sl_keyed_state_t *ks, sl_state_t *st, const void *mk, size_
 /* SL_DONE at the end; *cursor starts at 0. */
 int sl_ks_map_next(sl_keyed_state_t *ks, sl_state_t *st, size_t *cursor, sl_bytes_t *mk,
                    sl_bytes_t *v);
+
+/**
+ * Task thread: call fn for every live (not expired) entry of state st,
+ * over all keys of the instance, in no particular order. fn must not call
+ * back into ks. The current key afterwards is unspecified (set it again).
+ * Returns 0, the non-zero value fn stopped with, or a negative SL_ error.
+ *
+ * For rebuilding what lives outside the state after a restore (the timer
+ * queues: timers are a map state of each key). Needs no current key. Sees
+ * what restore put there (only the instance's key groups) and what was
+ * written since; an entry expired at the processing time of the last
+ * set_now is skipped, exactly as get would skip it. The pointers given to fn
+ * are valid during that call only. SL_EINVAL for a NULL ks or fn, or an st
+ * that is not a state of ks.
+ */
+int sl_ks_scan(sl_keyed_state_t *ks, sl_state_t *st, sl_state_scan_fn fn, void *arg);
 
 /** Live entries (keys with some state, over all states) and payload bytes, for metrics
  * (exact for the memory backend; RocksDB's estimates for the RocksDB backend). */

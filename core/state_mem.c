@@ -26,8 +26,9 @@
  * TTL
  *   Each entry stores its expiry time (processing time of its last write +
  *   ttl_ms; INT64_MAX = never). An entry with expiry <= now reads as absent;
- *   it is removed when a call finds it, and, when some entry has a TTL, each
- *   write also checks two slots of an incremental sweep. The expiry of a
+ *   it is removed when a call finds it (sl_ks_scan only skips it), and, when
+ *   some entry has a TTL, each write also checks two slots of an incremental
+ *   sweep. The expiry of a
  *   whole list or map is refreshed by any write to it (append, trim, put,
  *   remove). A declaration that changes the TTL applies from the next write.
  *
@@ -1411,6 +1412,39 @@ static int mem_map_next(sl_keyed_state_t *base_, sl_state_t *st, size_t *cursor,
   return SL_DONE;
 }
 
+/* Every live entry of st, over all keys: a walk of the slot array (the
+ * table holds every state's entries, and only the instance's key groups),
+ * nothing allocated. fn must not call back into ks, so the table does not
+ * change under the walk and each entry is seen once. An expired entry is
+ * skipped, not removed (a removal shifts later entries back into slots
+ * already walked); the sweep or the next call on its key removes it. */
+static int mem_scan(sl_keyed_state_t *base_, sl_state_t *st, sl_state_scan_fn fn, void *arg) {
+  mem_ks_t *ks = (mem_ks_t *)base_;
+  if (!st || st->id >= ks->nstates || ks->states[st->id] != st) return SL_EINVAL;
+  if (ks->chores) do_chores(ks);
+  const slot_t *slots = ks->slots;
+  for (size_t i = 0; i < ks->cap; i++) {
+    const ent_t *e = slots[i].e;
+    if (!e || e->state != st->id || expired(ks, e)) continue;
+    int rc = 0;
+    if (st->kind == SL_STATE_VALUE) {
+      rc = fn(arg, e->b, e->klen, NULL, 0, e->b + e->klen, e->vlen);
+    } else if (st->kind == SL_STATE_LIST) {
+      const list_t *l = AUX(e);
+      for (size_t k = l->head; k < l->n && rc == 0; k++)
+        rc = fn(arg, e->b, e->klen, NULL, 0, l->data + l->items[k].off, l->items[k].len);
+    } else {
+      const map_t *m = AUX(e);
+      for (size_t k = 0; k < m->cap && rc == 0; k++) {
+        const ment_t *me = m->slots[k].e;
+        if (me) rc = fn(arg, e->b, e->klen, me->b, me->klen, me->b + me->klen, me->vlen);
+      }
+    }
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
 /* ------------------------------------------------------------ restore */
 
 
@@ -1586,6 +1620,7 @@ static const sl_state_backend_ops_t mem_ops = {
     .map_put = mem_map_put,
     .map_remove = mem_map_remove,
     .map_next = mem_map_next,
+    .scan = mem_scan,
     .entries = mem_entries,
     .bytes = mem_bytes,
     .snapshot_begin = mem_snapshot_begin,

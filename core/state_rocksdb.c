@@ -34,7 +34,8 @@
  *   trim_front deletes items and moves `first`; a map put reads whether the
  *   map key is new (the count makes "the last field gone: the entry goes"
  *   exact). Up to SMALL_DELETE rows are deleted one by one, more with one
- *   range deletion.
+ *   range deletion. A scan of one state over all keys (sl_ks_scan) reads one
+ *   key range per key group, [g | id, g | id + 1) (see r_scan).
  *
  * Semantics are state_mem.c's (its header and tests/unit/ test the same
  * behaviour against both), except: entries() and bytes() are RocksDB's
@@ -1397,6 +1398,104 @@ static int r_map_next(sl_keyed_state_t *b, sl_state_t *st, size_t *cursor, sl_by
   return 0;
 }
 
+/* Every live entry of st, over all keys. The key group leads a row key (a
+ * range of key groups is one key range), so the rows of one state are not
+ * one range but one per key group: [g | sid, g | sid + 1). One iterator,
+ * bounded to the instance's key groups, reads them range by range: at a row
+ * of another state it seeks to the range of st in that row's group (a
+ * lower state id) or in the next group (a higher one), so groups without
+ * rows of st cost no seek of their own, and the rows of other states read
+ * are at most one per seek. Expiry as get / read_head: an expired or
+ * malformed value or head row reads as absent, with the rows of its list or
+ * map; list items outside [first, end) are not the list's. */
+static int r_scan(sl_keyed_state_t *b, sl_state_t *st, sl_state_scan_fn fn, void *arg) {
+  rks_t *ks = KS(b);
+  if (!st || st->id >= ks->nstates || ks->states[st->id] != st) return SL_EINVAL;
+  unpin(ks);
+  rdb_t *r = ks->r;
+  if (!r->db || ks->base.kg_begin >= ks->base.kg_end) return 0;
+  const uint32_t sid = st->id, kg_end = ks->base.kg_end;
+  const sl_state_kind_t kind = st->kind;
+  unsigned char bounds[4], seek[4];
+  put16be(bounds, ks->base.kg_begin);
+  put16be(bounds + 2, kg_end);
+  rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+  rocksdb_readoptions_set_fill_cache(ro, 0); /* a one-off scan: keep the hot blocks */
+  rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)bounds, 2);
+  rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)bounds + 2, 2);
+  rocksdb_iterator_t *it = rocksdb_create_iterator(r->db, ro);
+  /* The list or map being read: its P, and the live item indexes. */
+  unsigned char *pfx = NULL;
+  size_t pcap = 0, plen = 0;
+  bool in_entry = false;
+  uint64_t first = 0, end = 0;
+  int rc = 0;
+  put16be(seek, ks->base.kg_begin);
+  put16be(seek + 2, sid);
+  rocksdb_iter_seek(it, (const char *)seek, 4);
+  while (rc == 0 && rocksdb_iter_valid(it)) {
+    size_t kl, vl;
+    const unsigned char *k = (const unsigned char *)rocksdb_iter_key(it, &kl);
+    if (kl < 4) { /* not a row key (none is this short): skip it */
+      rocksdb_iter_next(it);
+      continue;
+    }
+    uint32_t g = get16be(k), s = get16be(k + 2);
+    if (s != sid) {
+      uint32_t ng = s < sid ? g : g + 1; /* always past the current key */
+      if (ng >= kg_end) break;
+      put16be(seek, ng);
+      rocksdb_iter_seek(it, (const char *)seek, 4);
+      in_entry = false;
+      continue;
+    }
+    rowkey_t rk;
+    const unsigned char *v = (const unsigned char *)rocksdb_iter_value(it, &vl);
+    if (rowkey_parse(k, kl, &rk) != 0) {
+      rocksdb_iter_next(it);
+      continue;
+    }
+    if (rk.slen == 0) { /* a value row or a head row */
+      in_entry = false;
+      int64_t expire;
+      size_t hl = hdr_get(v, vl, &expire);
+      if (hl && expire > ks->now) {
+        if (kind == SL_STATE_VALUE) {
+          rc = fn(arg, rk.key, rk.klen, NULL, 0, v + hl, vl - hl);
+        } else if (vl - hl == (kind == SL_STATE_LIST ? 16u : 8u)) {
+          first = get64(v + hl);
+          end = kind == SL_STATE_LIST ? get64(v + hl + 8) : 0;
+          bool live = kind == SL_STATE_LIST ? end > first : first != 0; /* map: count */
+          if (live && grow(&pfx, &pcap, rk.plen)) {
+            memcpy(pfx, k, rk.plen);
+            plen = rk.plen;
+            in_entry = true;
+          } else if (live) {
+            rc = SL_ENOMEM;
+          }
+        }
+      }
+    } else if (in_entry && rk.plen == plen && memcmp(k, pfx, plen) == 0) {
+      if (kind == SL_STATE_LIST && rk.slen == 8) {
+        uint64_t idx = get64be(rk.suffix);
+        if (idx >= first && idx < end) rc = fn(arg, rk.key, rk.klen, NULL, 0, v, vl);
+      } else if (kind == SL_STATE_MAP && rk.suffix[0] == 0) {
+        rc = fn(arg, rk.key, rk.klen, rk.suffix + 1, rk.slen - 1, v, vl);
+      }
+    }
+    if (rc == 0) rocksdb_iter_next(it);
+  }
+  if (rc == 0) {
+    char *e = NULL;
+    rocksdb_iter_get_error(it, &e);
+    if (e) rc = db_error(ks, "scan", e);
+  }
+  free(pfx);
+  rocksdb_iter_destroy(it);
+  rocksdb_readoptions_destroy(ro);
+  return rc;
+}
+
 /* ---------------------------------------------------- portable writer */
 
 typedef struct bstate {
@@ -2339,6 +2438,7 @@ static const sl_state_backend_ops_t rdb_ops = {
     .map_put = r_map_put,
     .map_remove = r_map_remove,
     .map_next = r_map_next,
+    .scan = r_scan,
     .entries = r_entries,
     .bytes = r_bytes,
     .snapshot_begin = r_snapshot_begin,

@@ -9,6 +9,17 @@
  * no more input until that list has drained. So memory stays bounded by the
  * channel capacities plus the fan-out of one batch, and a worker never waits:
  * a task without credit simply is not runnable.
+ *
+ * Watermarks ride on the data: a batch is stamped, when sealed, with the
+ * watermark its producer had reached (t->wm_out), which is valid for every
+ * record in it. A channel that got no data since the watermark advanced
+ * gets a WATERMARK batch instead, and an idle marker when the producer is
+ * idle. A consumer takes the minimum over its inputs that are neither ended
+ * nor idle; when it rises, the task applies it through its chain in order
+ * (each operator's event-time timers fire, then on_watermark) before it
+ * takes more input, and only then stamps it on its own outputs. Firing is
+ * done in steps of at most one budget of timers, so a watermark that makes a
+ * million windows due is backpressured like any other output.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,11 +27,13 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "host_time.h"
 #include "state.h"
 #include "job.h"
 #include "json_scan.h"
 #include "log.h"
 #include "util.h"
+#include "watermark.h"
 
 #define SL_SOURCE_RETRY_NS 1000000ull /* a source that said SL_AGAIN is polled again after 1 ms */
 #define SL_BATCHES_PER_RUN 8          /* input batches per turn, for fairness between tasks */
@@ -34,6 +47,13 @@ static inline void stat_inc(_Atomic uint64_t *v, uint64_t n) {
 /* Hand a sealed batch to its channel, or queue it when there is no credit. */
 static void task_seal(sl_task_t *t, sl_channel_t *ch, sl_batch_t *b) {
   sl_task_output_t *out = &t->outputs[ch->producer_slot];
+  if (b->kind == SL_BATCH_WATERMARK) {
+    out->idle_sent = b->idle;
+  } else {
+    b->wm = t->wm_out; /* every record in it was emitted before wm_out was reached */
+    if (b->kind == SL_BATCH_DATA) out->idle_sent = false;
+  }
+  if (b->wm > out->wm_sent) out->wm_sent = b->wm;
   if (!out->pending_head && sl_channel_push(ch, b) == 0) {
     sl_worker_notify(((sl_task_t *)ch->consumer)->worker);
     return;
@@ -166,7 +186,7 @@ static const char *instance_error_text(sl_op_instance_t *inst, int rc) {
 }
 
 /* A record failed in `inst`: apply the node's on_error policy. */
-static void instance_record_failed(sl_op_instance_t *inst, const sl_record_t *rec,
+void sl_instance_record_failed(sl_op_instance_t *inst, const sl_record_t *rec,
                                    const char *why) {
   const sl_dag_node_t *node = inst->node;
   char offset[32];
@@ -217,7 +237,7 @@ static void instance_process(sl_op_instance_t *inst, const sl_record_t *rec, uin
     char why[256];
     snprintf(why, sizeof(why), "key_by: field '%s' is missing, not a scalar, or the value is not a JSON object",
              inst->node->key_by ? inst->node->key_by : "?");
-    instance_record_failed(inst, rec, why);
+    sl_instance_record_failed(inst, rec, why);
     return;
   }
   inst->current = rec;
@@ -231,7 +251,7 @@ static void instance_process(sl_op_instance_t *inst, const sl_record_t *rec, uin
     rc = inst->op->process((sl_ctx_t *)inst, inst->state, rec);
   }
   inst->current = NULL;
-  if (rc < 0) instance_record_failed(inst, rec, instance_error_text(inst, rc));
+  if (rc < 0) sl_instance_record_failed(inst, rec, instance_error_text(inst, rc));
 }
 
 /* A whole input batch to a head operator that takes batches. Records the
@@ -259,12 +279,119 @@ static void instance_process_batch(sl_op_instance_t *inst, const sl_batch_t *b) 
       if (rc < 0) {
         const char *why = instance_error_text(inst, rc);
         for (uint32_t i = start; i < end && !sl_job_failed(inst->job); i++)
-          instance_record_failed(inst, &b->records[i], why);
+          sl_instance_record_failed(inst, &b->records[i], why);
       }
     }
     if (end < b->count) instance_process(inst, &b->records[end], b->flags[end]);
     start = end + 1;
   }
+}
+
+/* --------------------------------------------------------- watermarks */
+
+/* Tell channels that missed it: the watermark, or that the task is idle. */
+static void task_send_watermarks(sl_task_t *t) {
+  for (uint32_t o = 0; o < t->output_count; o++) {
+    sl_task_output_t *out = &t->outputs[o];
+    bool send = t->idle_out ? !out->idle_sent : (out->idle_sent || out->wm_sent < t->wm_out);
+    if (!send) continue;
+    sl_batch_t *b = sl_channel_acquire(out->channel);
+    b->kind = SL_BATCH_WATERMARK;
+    b->wm = t->wm_out;
+    b->idle = t->idle_out;
+    task_seal(t, out->channel, b);
+  }
+}
+
+/*
+ * Apply t->wm_target through the chain, in order: each operator's watermark
+ * becomes the target, its due event-time timers fire, then on_watermark.
+ * At most one budget of timers per call: returns 0 when more remain (call
+ * again once the outputs have credit), 1 when the target is applied and
+ * stamped on the outputs.
+ */
+static int task_advance_step(sl_task_t *t) {
+  uint32_t budget = t->job->dag->settings.batch_size;
+  if (!budget) budget = 1;
+  while (t->fire_op < t->op_count) {
+    if (sl_job_failed(t->job)) return 1;
+    if (budget == 0) {
+      task_flush(t);
+      return 0;
+    }
+    sl_op_instance_t *inst = t->ops[t->fire_op];
+    inst->wm = t->wm_target;
+    uint32_t n = sl_instance_fire_timers(inst, SL_TIME_EVENT, t->wm_target, budget);
+    budget -= n;
+    if (budget == 0) continue; /* maybe more of them: flush first */
+    if (SL_OPERATOR_HAS(inst->op, on_watermark) && inst->op->on_watermark) {
+      inst->error_set = false;
+      int rc = inst->op->on_watermark((sl_ctx_t *)inst, inst->state, t->wm_target);
+      if (rc < 0)
+        sl_job_fail(t->job, "node '%s' (operator '%s'), task %u: on_watermark failed: %s",
+                    inst->node->name, inst->op->name, inst->subtask, instance_error_text(inst, rc));
+    }
+    t->fire_op++;
+  }
+  t->fire_op = 0;
+  t->wm_out = t->wm_target;
+  atomic_store_explicit(&t->wm_seen, t->wm_out, memory_order_relaxed);
+  task_flush(t);
+  if (t->wm_out != SL_TS_MAX) task_send_watermarks(t); /* END says SL_TS_MAX itself */
+  return 1;
+}
+
+/* An input's watermark or status changed: the task's watermark is the
+ * minimum over the inputs that are neither ended nor idle. */
+static void task_input_watermark(sl_task_t *t) {
+  int64_t wm = SL_TS_MAX;
+  uint32_t active = 0, idle = 0;
+  for (uint32_t i = 0; i < t->input_count; i++) {
+    const sl_task_input_t *in = &t->inputs[i];
+    if (in->ended) continue;
+    if (in->idle) {
+      idle++;
+      continue;
+    }
+    active++;
+    if (in->wm < wm) wm = in->wm;
+  }
+  if (!active) {
+    if (idle && !t->idle_out) { /* every open input is idle: so is this task */
+      t->idle_out = true;
+      task_send_watermarks(t);
+    }
+    return; /* all ended: task_end applies SL_TS_MAX */
+  }
+  t->idle_out = false;
+  if (wm > t->wm_target) t->wm_target = wm;
+}
+
+/* A source with `event_time`: the watermark its generator allows after a poll. */
+static void task_source_watermark(sl_task_t *t) {
+  sl_op_instance_t *src = t->ops[0];
+  if (!src->wm_gen) return;
+  bool idle;
+  int64_t wm = sl_wm_gen_watermark(src->wm_gen, sl_wall_ms(), &idle);
+  if (idle) {
+    if (!t->idle_out) {
+      t->idle_out = true;
+      task_send_watermarks(t);
+    }
+    return;
+  }
+  t->idle_out = false;
+  if (wm > t->wm_target) t->wm_target = wm;
+}
+
+/* Due processing-time timers of the task's operators, one budget per call. */
+static void task_fire_processing_timers(sl_task_t *t, int64_t now_ms) {
+  uint32_t budget = t->job->dag->settings.batch_size;
+  if (!budget) budget = 1;
+  for (uint32_t o = 0; o < t->op_count && budget && !sl_job_failed(t->job); o++)
+    budget -= sl_instance_fire_timers(t->ops[o], SL_TIME_PROCESSING, now_ms, budget);
+  t->proc_due_ms = sl_task_next_processing_timer(t);
+  task_flush(t);
 }
 
 /* --------------------------------------------------------- life cycle */
@@ -292,7 +419,17 @@ static void check_budget(sl_op_instance_t *inst, uint64_t out_before, const char
  * large final result is backpressured like any other output.
  */
 static void task_end(sl_task_t *t) {
-  t->ending = true;
+  if (!t->ending) {
+    t->ending = true;
+    t->wm_target = SL_TS_MAX; /* end of input: all event time has passed */
+  }
+  if (t->wm_out != SL_TS_MAX) {
+    if (!task_advance_step(t)) return; /* more timers to fire once there is credit */
+    /* Processing-time timers belong to a wall-clock future this task will
+     * not see: forget them (also in state, so no checkpoint keeps them). */
+    for (uint32_t o = 0; o < t->op_count; o++) sl_instance_drop_processing_timers(t->ops[o]);
+    t->proc_due_ms = SL_TS_MAX;
+  }
   for (uint32_t o = 0; o < t->op_count && !sl_job_failed(t->job); o++) {
     sl_op_instance_t *inst = t->ops[o];
     if (inst->ended) continue;
@@ -423,10 +560,12 @@ static int task_poll_source(sl_task_t *t, uint64_t now) {
   } else {
     inst->error_set = false;
     uint64_t before = atomic_load_explicit(&inst->stats.records_out, memory_order_relaxed);
+    if (inst->wm_gen) inst->wm_gen->poll_ms = sl_wall_ms(); /* ingestion time */
     rc = inst->op->poll((sl_ctx_t *)inst, inst->state);
     check_budget(inst, before, "poll");
   }
   task_flush(t);
+  if (rc != SL_DONE) task_source_watermark(t);
   if (rc == SL_DONE) {
     task_end(t);
   } else if (rc == SL_AGAIN) {
@@ -468,6 +607,14 @@ static int task_process_inputs(sl_task_t *t, uint64_t now) {
       task_on_barrier(t, in, id);
       continue;
     }
+    if (b->kind == SL_BATCH_WATERMARK) {
+      if (b->wm > in->wm) in->wm = b->wm;
+      in->idle = b->idle;
+      sl_channel_release(in->channel, b);
+      task_input_watermark(t);
+      if (t->wm_target > t->wm_out) break; /* apply it before more input */
+      continue;
+    }
     if (b->kind == SL_BATCH_END) {
       sl_channel_release(in->channel, b);
       in->ended = true;
@@ -480,6 +627,8 @@ static int task_process_inputs(sl_task_t *t, uint64_t now) {
         task_end(t);
         break;
       }
+      task_input_watermark(t); /* an ended input holds nothing back */
+      if (t->wm_target > t->wm_out) break;
       continue;
     }
     if (head->process_batch) {
@@ -490,8 +639,15 @@ static int task_process_inputs(sl_task_t *t, uint64_t now) {
         if (sl_job_failed(t->job)) break;
       }
     }
+    int64_t bwm = b->wm;
     sl_channel_release(in->channel, b);
     task_flush(t);
+    if (bwm > in->wm || in->idle) {
+      if (bwm > in->wm) in->wm = bwm;
+      in->idle = false; /* data: the producer is active */
+      task_input_watermark(t);
+      if (t->wm_target > t->wm_out) break; /* apply it before more input */
+    }
   }
   (void)now;
   return progress;
@@ -530,9 +686,20 @@ int sl_task_run(sl_task_t *t, uint64_t now) {
     return progress;
   }
   note_unblocked(t, now);
-  if (t->ending) { /* an on_end asked to be called again */
+  if (t->ending) { /* an on_end (or the final watermark's timers) asked to be called again */
     task_end(t);
     return 1;
+  }
+  if (t->wm_target > t->wm_out) { /* a watermark still being applied */
+    task_advance_step(t);
+    return 1;
+  }
+  if (t->proc_due_ms != SL_TS_MAX) {
+    int64_t now_ms = sl_wall_ms();
+    if (now_ms >= t->proc_due_ms) {
+      task_fire_processing_timers(t, now_ms);
+      return 1;
+    }
   }
   if (t->is_source) {
     uint64_t trig = atomic_load_explicit(&t->job->ckpt_trigger, memory_order_acquire);
@@ -557,7 +724,8 @@ int sl_task_ready(sl_task_t *t, uint64_t now) {
   }
   if (t->phase == SL_TASK_ENDING) return 1;
   if (!outputs_have_credit(t)) return 0;
-  if (t->ending) return 1;
+  if (t->ending || t->wm_target > t->wm_out) return 1;
+  if (t->proc_due_ms != SL_TS_MAX && sl_wall_ms() >= t->proc_due_ms) return 1;
   if (t->is_source)
     return now >= t->retry_at_ns || sl_stop_requested() ||
            atomic_load_explicit(&t->job->ckpt_trigger, memory_order_relaxed) > t->ckpt_done;

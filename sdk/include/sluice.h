@@ -39,7 +39,7 @@ extern "C" {
 /** Incompatible changes bump the major; the host refuses other majors. */
 #define SL_ABI_MAJOR 1
 /** Additions (new host functions, new operator callbacks) bump the minor. */
-#define SL_ABI_MINOR 2
+#define SL_ABI_MINOR 3
 
 #if defined(_WIN32)
 #define SL_EXPORT __declspec(dllexport)
@@ -114,6 +114,23 @@ typedef struct sl_record {
   const sl_header_t *headers;
   uint32_t header_count;
 } sl_record_t;
+
+/* -------------------------------------------------------------- Time */
+
+/**
+ * 1.3: the two clocks a timer can follow. Event time is the records' own
+ * time (sl_record_t.ts), as far as the watermark says it has progressed;
+ * processing time is the wall clock of the machine (sl_now_ms()).
+ */
+typedef enum sl_time_domain {
+  SL_TIME_EVENT = 1,
+  SL_TIME_PROCESSING = 2
+} sl_time_domain_t;
+
+/** 1.3: the watermark before anything is known about event time. */
+#define SL_TS_MIN INT64_MIN
+/** 1.3: the watermark once every input has ended: all event time has passed. */
+#define SL_TS_MAX INT64_MAX
 
 /* ------------------------------------------------------ Configuration */
 
@@ -235,7 +252,25 @@ typedef struct sl_operator {
    * Return 0, or a negative code after sl_fail().
    */
   int (*commit)(sl_ctx_t *ctx, void *state, uint64_t checkpoint_id);
-  /* Later minors append fields (timers, watermarks) after this line. */
+  /* ABI 1.2 ends here. */
+  /**
+   * 1.3, optional: a timer set with sl_timer_set() is due. An event-time
+   * timer fires once the operator's watermark has reached `ts` (watermark
+   * >= ts), a processing-time timer once the wall clock has. The timer's key
+   * is the current key: keyed state and sl_current_key() see it. Timers
+   * fire in timestamp order, on the task's thread, never concurrently with
+   * process(). Emit as in process(). Return 0, or a negative code after
+   * sl_fail() to fail the job.
+   */
+  int (*on_timer)(sl_ctx_t *ctx, void *state, sl_time_domain_t domain, int64_t ts);
+  /**
+   * 1.3, optional: the operator's input watermark advanced to `watermark`,
+   * after the event-time timers up to it fired and before the watermark goes
+   * on downstream. SL_TS_MAX means every input has ended. No key is
+   * current. Return 0, or a negative code after sl_fail().
+   */
+  int (*on_watermark)(sl_ctx_t *ctx, void *state, int64_t watermark);
+  /* Later minors append fields after this line. */
 } sl_operator_t;
 
 /**
@@ -397,6 +432,12 @@ typedef struct sl_host_api {
   int64_t (*checkpoint_interval_ms)(sl_ctx_t *ctx);
   int (*checkpoint_sync_fd)(sl_ctx_t *ctx, int fd);
   /* ABI 1.2 ends here. */
+  int (*timer_set)(sl_ctx_t *ctx, sl_time_domain_t domain, int64_t ts);
+  int (*timer_delete)(sl_ctx_t *ctx, sl_time_domain_t domain, int64_t ts);
+  int64_t (*watermark)(sl_ctx_t *ctx);
+  int (*current_key)(sl_ctx_t *ctx, sl_bytes_t *out);
+  int (*source_partition)(sl_ctx_t *ctx, uint32_t partition);
+  /* ABI 1.3 ends here. */
 } sl_host_api_t;
 
 /**
@@ -567,8 +608,8 @@ static inline int sl_config_at(sl_ctx_t *ctx, size_t i, sl_config_entry_t *out) 
  * was last written; an expired entry reads as absent and is dropped from
  * checkpoints. 0 = never expires.
  *
- * The state calls work inside process()/process_batch() (a current key
- * exists); elsewhere they return SL_ESTATE. All return 0, SL_ENOTFOUND
+ * The state calls work inside process()/process_batch() and on_timer() (a
+ * current key exists); elsewhere they return SL_ESTATE. All return 0, SL_ENOTFOUND
  * (nothing for this key), or a negative error.
  */
 
@@ -684,6 +725,57 @@ static inline int64_t sl_checkpoint_interval_ms(sl_ctx_t *ctx) {
  */
 static inline int sl_checkpoint_sync_fd(sl_ctx_t *ctx, int fd) {
   return SL__HOST(ctx)->checkpoint_sync_fd(ctx, fd);
+}
+
+/* ------------------------------------------ Event time and timers (1.3) */
+
+/*
+ * Timers belong to a key, like keyed state: they need `key_by` on the node,
+ * and are set while a key is current (in process(), process_batch() or
+ * on_timer()). A timer is identified by (key, domain, ts): setting the same
+ * one twice leaves one timer. Timers are part of checkpoints and follow their
+ * keys when the node's parallelism changes. At the end of input the final
+ * watermark (SL_TS_MAX) fires every event-time timer; processing-time timers
+ * still pending then are dropped (they belong to a wall-clock future the job
+ * will not see).
+ */
+
+/**
+ * Set a timer for the current key: on_timer(domain, ts) is called once when
+ * it is due (an event-time timer already due fires at the next watermark).
+ * Returns 0; SL_ESTATE without a current key or without `key_by`; SL_EINVAL
+ * for a bad domain; SL_ENOMEM.
+ */
+static inline int sl_timer_set(sl_ctx_t *ctx, sl_time_domain_t domain, int64_t ts) {
+  return SL__HOST(ctx)->timer_set(ctx, domain, ts);
+}
+/** Delete a timer of the current key. 0, SL_ENOTFOUND, SL_ESTATE, SL_EINVAL. */
+static inline int sl_timer_delete(sl_ctx_t *ctx, sl_time_domain_t domain, int64_t ts) {
+  return SL__HOST(ctx)->timer_delete(ctx, domain, ts);
+}
+/**
+ * The operator's current input watermark: no record with a ts at or below
+ * it is expected any more (one that comes anyway is late). SL_TS_MIN before the
+ * first watermark, SL_TS_MAX after the end of input. In a source, the
+ * watermark it generated last.
+ */
+static inline int64_t sl_watermark(sl_ctx_t *ctx) { return SL__HOST(ctx)->watermark(ctx); }
+/**
+ * The current key (the record's, or the firing timer's). Owned by the host,
+ * valid until the callback returns. 0, or SL_ESTATE when no key is current.
+ */
+static inline int sl_current_key(sl_ctx_t *ctx, sl_bytes_t *out) {
+  return SL__HOST(ctx)->current_key(ctx, out);
+}
+/**
+ * Sources: the records emitted from now on come from `partition` (a Kafka
+ * partition, a file, a split). With `event_time` set on the node, the host
+ * tracks a watermark per partition and the source's watermark is the
+ * minimum over the partitions that are not idle. Without this call every
+ * record belongs to partition 0. Returns 0, or SL_ESTATE outside a source.
+ */
+static inline int sl_source_partition(sl_ctx_t *ctx, uint32_t partition) {
+  return SL__HOST(ctx)->source_partition(ctx, partition);
 }
 
 /** Text of an SDK code (negative error or flow-control code). Static storage. */

@@ -2,8 +2,9 @@
  * The keyed-state tests every backend must pass (included by
  * test_state_mem.c and test_state_rocksdb.c): operations, TTL, snapshots
  * (consistency while the state keeps changing), restore by key-group range,
- * damaged input. The including file defines (STATE_TEST_HELPERS_ONLY: only
- * the helpers, for a backend's own tests):
+ * damaged input, scans of one state over all keys (sl_ks_scan). The
+ * including file defines (STATE_TEST_HELPERS_ONLY: only the helpers, for a
+ * backend's own tests):
  *   NEW_KS(max_key_groups, begin, end)  a new instance of its backend
  *   EXACT_COUNTS     1 if sl_keyed_state_entries/_bytes are exact
  *   CORRUPT_ROUNDS   rounds of random damage in corrupt_input
@@ -11,6 +12,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1112,6 +1114,502 @@ static void garbage_across_snapshots(void **unused) {
   sl_keyed_state_free(in.ks); /* frees what garbage is left (LeakSanitizer checks) */
 }
 
+/* ------------------------------------------------------ sl_ks_scan */
+
+/* Rows "key|+mk|value" (map) or "key|-|value", in the order seen; seq
+ * keeps that order for the elements of one list. Keys, map keys and values
+ * of these tests hold no '|'. */
+typedef struct srow {
+  char *s;
+  size_t seq;
+} srow_t;
+
+typedef struct rows {
+  srow_t *r;
+  size_t n, cap;
+} rows_t;
+
+static void rows_push(rows_t *rs, char *s) { /* takes s */
+  if (rs->n == rs->cap) {
+    rs->cap = rs->cap ? rs->cap * 2 : 256;
+    rs->r = realloc(rs->r, rs->cap * sizeof(srow_t));
+    assert_non_null(rs->r);
+  }
+  rs->r[rs->n].s = s;
+  rs->r[rs->n].seq = rs->n;
+  rs->n++;
+}
+
+static void rows_add(rows_t *rs, const void *key, size_t klen, const void *mk, size_t mklen,
+                     const void *v, size_t vlen) {
+  size_t cap = klen + mklen + vlen + 8;
+  char *s = malloc(cap);
+  assert_non_null(s);
+  int n = snprintf(s, cap, "%.*s|%c%.*s|%.*s", (int)klen, key ? (const char *)key : "",
+                   mk ? '+' : '-', (int)mklen, mk ? (const char *)mk : "", (int)vlen,
+                   v ? (const char *)v : "");
+  assert_int_equal((size_t)n, klen + mklen + vlen + 3);
+  rows_push(rs, s);
+}
+
+static void rows_free(rows_t *rs) {
+  for (size_t i = 0; i < rs->n; i++) free(rs->r[i].s);
+  free(rs->r);
+  memset(rs, 0, sizeof(*rs));
+}
+
+static int cmp_row(const void *a, const void *b) {
+  return strcmp(((const srow_t *)a)->s, ((const srow_t *)b)->s);
+}
+
+/* By key, then in the order seen: a list's elements must come in list order. */
+static int cmp_row_key_seq(const void *a, const void *b) {
+  const srow_t *x = a, *y = b;
+  size_t xl = strcspn(x->s, "|"), yl = strcspn(y->s, "|");
+  int c = memcmp(x->s, y->s, xl < yl ? xl : yl);
+  if (c == 0 && xl != yl) c = xl < yl ? -1 : 1;
+  if (c) return c;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The same rows, each exactly once (lists: in the same order per key). */
+static void rows_check(rows_t *got, rows_t *want, bool ordered) {
+  int (*cmp)(const void *, const void *) = ordered ? cmp_row_key_seq : cmp_row;
+  if (got->n) qsort(got->r, got->n, sizeof(srow_t), cmp);
+  if (want->n) qsort(want->r, want->n, sizeof(srow_t), cmp);
+  for (size_t i = 0; i < got->n && i < want->n; i++)
+    if (strcmp(got->r[i].s, want->r[i].s) != 0)
+      fail_msg("scan row %zu: got %s, want %s (%zu rows, %zu wanted)", i, got->r[i].s,
+               want->r[i].s, got->n, want->n);
+  assert_int_equal(got->n, want->n);
+}
+
+typedef struct scan_ctx {
+  rows_t rows;
+  size_t calls;
+  size_t stop_at; /* return stop_rc from this call on (1-based); 0: never */
+  int stop_rc;
+} scan_ctx_t;
+
+static int scan_collect(void *arg, const void *key, size_t klen, const void *mk, size_t mklen,
+                        const void *v, size_t vlen) {
+  scan_ctx_t *c = arg;
+  c->calls++;
+  assert_true(klen == 0 || key != NULL);
+  assert_true(vlen == 0 || v != NULL);
+  if (!mk) assert_int_equal(mklen, 0);
+  rows_add(&c->rows, key, klen, mk, mklen, v, vlen);
+  return c->stop_at && c->calls >= c->stop_at ? c->stop_rc : 0;
+}
+
+/* Every row of st in ks; the scan must return 0. */
+static void scan_all(sl_keyed_state_t *ks, sl_state_t *st, rows_t *out) {
+  scan_ctx_t c = {0};
+  int rc = sl_ks_scan(ks, st, scan_collect, &c);
+  if (rc != 0) fail_msg("sl_ks_scan: %d", rc);
+  assert_int_equal(c.calls, c.rows.n);
+  *out = c.rows;
+}
+
+/* The rows a scan of each of the three states should see, read through
+ * the ordinary calls on keys [0, nkeys). */
+static void model_rows(inst_t *in, int nkeys, rows_t *v, rows_t *l, rows_t *m) {
+  char kb[32];
+  sl_bytes_t b, mk;
+  for (int i = 0; i < nkeys; i++) {
+    setk(in->ks, kb, i);
+    size_t klen = strlen(kb);
+    if (sl_ks_get(in->ks, in->v, &b) == 0) rows_add(v, kb, klen, NULL, 0, b.ptr, b.len);
+    size_t n = 0;
+    assert_int_equal(sl_ks_list_count(in->ks, in->l, &n), 0);
+    for (size_t k = 0; k < n; k++) {
+      assert_int_equal(sl_ks_list_get(in->ks, in->l, k, &b), 0);
+      rows_add(l, kb, klen, NULL, 0, b.ptr, b.len);
+    }
+    size_t cur = 0;
+    int rc;
+    while ((rc = sl_ks_map_next(in->ks, in->m, &cur, &mk, &b)) == 0)
+      rows_add(m, kb, klen, mk.ptr, mk.len, b.ptr, b.len);
+    assert_int_equal(rc, SL_DONE);
+  }
+}
+
+/* Scans of v, l and m of `in` against model_rows. */
+static void check_scans(inst_t *in, int nkeys) {
+  rows_t mv = {0}, ml = {0}, mm = {0}, got;
+  model_rows(in, nkeys, &mv, &ml, &mm);
+  scan_all(in->ks, in->v, &got);
+  rows_check(&got, &mv, false);
+  rows_free(&got);
+  scan_all(in->ks, in->l, &got);
+  rows_check(&got, &ml, true);
+  rows_free(&got);
+  scan_all(in->ks, in->m, &got);
+  rows_check(&got, &mm, false);
+  rows_free(&got);
+  rows_free(&mv);
+  rows_free(&ml);
+  rows_free(&mm);
+}
+
+/* A map state of many keys, several fields each, next to other states
+ * (declared before and after it) that share the keys and the map keys:
+ * every (key, map key, value) of the map exactly once, nothing else. */
+static void scan_map_many_keys(void **unused) {
+  const int nkeys = 2000;
+  inst_t in;
+  inst_open(&in, 0, G);
+  char err[256] = "";
+  sl_state_t *m2 = sl_keyed_state_declare(in.ks, "m2", SL_STATE_MAP, 0, err, sizeof(err));
+  assert_non_null(m2);
+  rows_t want = {0}, want2 = {0}, got;
+  char kb[32], mk[32], v[64];
+  for (int i = 0; i < nkeys; i++) {
+    setk(in.ks, kb, i);
+    size_t klen = strlen(kb);
+    for (int j = 0; j <= i % 7; j++) {
+      int a = snprintf(mk, sizeof(mk), "mk%d", j);
+      int n = snprintf(v, sizeof(v), "val-%d-%d", i, j);
+      assert_int_equal(sl_ks_map_put(in.ks, in.m, mk, (size_t)a, v, (size_t)n), 0);
+      rows_add(&want, kb, klen, mk, (size_t)a, v, (size_t)n);
+      n = snprintf(v, sizeof(v), "other-%d-%d", i, j);
+      assert_int_equal(sl_ks_map_put(in.ks, m2, mk, (size_t)a, v, (size_t)n), 0);
+      rows_add(&want2, kb, klen, mk, (size_t)a, v, (size_t)n);
+    }
+    assert_int_equal(sl_ks_put(in.ks, in.v, "x", 1), 0);
+    assert_int_equal(sl_ks_list_append(in.ks, in.l, "y", 1), 0);
+  }
+  /* An overwrite is one field, with the new value. */
+  setk(in.ks, kb, 0);
+  assert_int_equal(sl_ks_map_put(in.ks, in.m, "mk0", 3, "new", 3), 0);
+  free(want.r[0].s);
+  want.r[0].s = strdup("key-0|+mk0|new");
+  /* An empty map key and an empty value are entries too. */
+  setk(in.ks, kb, 1);
+  assert_int_equal(sl_ks_map_put(in.ks, in.m, "", 0, "", 0), 0);
+  rows_add(&want, "key-1", 5, "", 0, "", 0);
+  scan_all(in.ks, in.m, &got);
+  rows_check(&got, &want, false);
+  rows_free(&got);
+  scan_all(in.ks, m2, &got);
+  rows_check(&got, &want2, false);
+  rows_free(&got);
+  /* The same through the ordinary calls, after scans (which change nothing). */
+  check_scans(&in, nkeys);
+  /* The current key is set again after a scan; the state works as before. */
+  sl_bytes_t b;
+  setk(in.ks, kb, 8);
+  assert_int_equal(sl_ks_map_get(in.ks, in.m, "mk1", 3, &b), 0);
+  assert_int_equal(b.len, strlen("val-8-1"));
+  assert_memory_equal(b.ptr, "val-8-1", b.len);
+  rows_free(&want);
+  rows_free(&want2);
+  sl_keyed_state_free(in.ks);
+}
+
+/* Value and list states: one call per value, one per list element (in
+ * list order, a trimmed front left out). */
+static void scan_value_and_list(void **unused) {
+  const int nkeys = 2000;
+  inst_t in;
+  inst_open(&in, 0, G);
+  fill_random(&in, nkeys, 1);
+  fill_random(&in, nkeys, 2); /* values overwritten, lists longer, maps overwritten */
+  char kb[32];
+  for (int i = 0; i < nkeys; i += 3) {
+    setk(in.ks, kb, i);
+    assert_int_equal(sl_ks_list_trim_front(in.ks, in.l, 2), 0);
+  }
+  /* An empty value is a value; an empty list element an element. */
+  setk(in.ks, kb, nkeys);
+  assert_int_equal(sl_ks_put(in.ks, in.v, "", 0), 0);
+  assert_int_equal(sl_ks_list_append(in.ks, in.l, "", 0), 0);
+  assert_int_equal(sl_ks_list_append(in.ks, in.l, "z", 1), 0);
+  assert_int_equal(sl_ks_list_append(in.ks, in.l, "", 0), 0);
+  check_scans(&in, nkeys + 1);
+  /* The empty key (NULL, 0) is a key too. */
+  sl_keyed_state_set_key(in.ks, NULL, 0);
+  assert_int_equal(sl_ks_put(in.ks, in.v, "e", 1), 0);
+  scan_ctx_t c = {0};
+  assert_int_equal(sl_ks_scan(in.ks, in.v, scan_collect, &c), 0);
+  bool seen = false;
+  for (size_t i = 0; i < c.rows.n; i++) seen |= strcmp(c.rows.r[i].s, "|-|e") == 0;
+  assert_true(seen);
+  rows_free(&c.rows);
+  sl_keyed_state_free(in.ks);
+}
+
+/* Empty states, no state at all, bad arguments, and a stop. */
+static void scan_empty_stop_and_errors(void **unused) {
+  inst_t in;
+  inst_open(&in, 0, G);
+  scan_ctx_t c = {0};
+  /* Nothing written yet, no key ever set. */
+  assert_int_equal(sl_ks_scan(in.ks, in.v, scan_collect, &c), 0);
+  assert_int_equal(sl_ks_scan(in.ks, in.l, scan_collect, &c), 0);
+  assert_int_equal(sl_ks_scan(in.ks, in.m, scan_collect, &c), 0);
+  assert_int_equal(c.calls, 0);
+  /* Bad arguments. */
+  inst_t other;
+  inst_open(&other, 0, G);
+  assert_int_equal(sl_ks_scan(in.ks, in.m, NULL, &c), SL_EINVAL);
+  assert_int_equal(sl_ks_scan(in.ks, NULL, scan_collect, &c), SL_EINVAL);
+  assert_int_equal(sl_ks_scan(NULL, in.m, scan_collect, &c), SL_EINVAL);
+  assert_int_equal(sl_ks_scan(in.ks, other.m, scan_collect, &c), SL_EINVAL); /* foreign handle */
+  assert_int_equal(c.calls, 0);
+  sl_keyed_state_free(other.ks);
+  /* Only the map holds something: the others stay empty. */
+  char kb[32], mk[16];
+  for (int i = 0; i < 50; i++) {
+    setk(in.ks, kb, i);
+    for (int j = 0; j < 4; j++) {
+      int a = snprintf(mk, sizeof(mk), "f%d", j);
+      assert_int_equal(sl_ks_map_put(in.ks, in.m, mk, (size_t)a, "v", 1), 0);
+    }
+  }
+  assert_int_equal(sl_ks_scan(in.ks, in.v, scan_collect, &c), 0);
+  assert_int_equal(sl_ks_scan(in.ks, in.l, scan_collect, &c), 0);
+  assert_int_equal(c.calls, 0);
+  /* Stop at the first call, inside a key's map, at the last call. */
+  size_t stops[] = {1, 2, 3, 77, 200};
+  for (size_t s = 0; s < sizeof(stops) / sizeof(stops[0]); s++) {
+    scan_ctx_t st = {.stop_at = stops[s], .stop_rc = 7 + (int)s};
+    assert_int_equal(sl_ks_scan(in.ks, in.m, scan_collect, &st), 7 + (int)s);
+    assert_int_equal(st.calls, stops[s]);
+    rows_free(&st.rows);
+  }
+  /* A negative value stops too, and comes back as it was. */
+  scan_ctx_t neg = {.stop_at = 5, .stop_rc = -12345};
+  assert_int_equal(sl_ks_scan(in.ks, in.m, scan_collect, &neg), -12345);
+  assert_int_equal(neg.calls, 5);
+  rows_free(&neg.rows);
+  /* Stops inside a list too. */
+  setk(in.ks, kb, 1);
+  for (int k = 0; k < 5; k++) assert_int_equal(sl_ks_list_append(in.ks, in.l, "i", 1), 0);
+  scan_ctx_t ls = {.stop_at = 2, .stop_rc = 1};
+  assert_int_equal(sl_ks_scan(in.ks, in.l, scan_collect, &ls), 1);
+  assert_int_equal(ls.calls, 2);
+  rows_free(&ls.rows);
+  /* All of it after the stops. */
+  scan_ctx_t all = {0};
+  assert_int_equal(sl_ks_scan(in.ks, in.m, scan_collect, &all), 0);
+  assert_int_equal(all.calls, 200);
+  rows_free(&all.rows);
+  rows_free(&c.rows);
+  sl_keyed_state_free(in.ks);
+}
+
+/* After removals: cleared values, trimmed and emptied lists, map fields
+ * removed (and maps emptied), keys cleared in every state; while a
+ * snapshot is active, and after. */
+static void scan_after_removal(void **unused) {
+  const int nkeys = 2000;
+  inst_t in;
+  inst_open(&in, 0, G);
+  fill_random(&in, nkeys, 1);
+  /* Under an active snapshot (the memory backend copies on write and keeps
+   * what it replaced): the scan sees the current contents. */
+  sl_state_snapshot_t *snap = sl_keyed_state_snapshot_begin(in.ks);
+  assert_non_null(snap);
+  char kb[32];
+  for (int i = 0; i < nkeys; i++) {
+    setk(in.ks, kb, i);
+    switch (i % 6) {
+    case 0:
+      assert_int_equal(sl_ks_clear(in.ks, in.v), 0);
+      assert_int_equal(sl_ks_clear(in.ks, in.l), 0);
+      assert_int_equal(sl_ks_clear(in.ks, in.m), 0);
+      break;
+    case 1:
+      assert_int_equal(sl_ks_list_trim_front(in.ks, in.l, 100), 0);
+      sl_ks_map_remove(in.ks, in.m, "f0", 2);
+      sl_ks_map_remove(in.ks, in.m, "f1", 2);
+      sl_ks_map_remove(in.ks, in.m, "f2", 2);
+      break;
+    case 2:
+      assert_int_equal(sl_ks_list_trim_front(in.ks, in.l, 1), 0);
+      sl_ks_map_remove(in.ks, in.m, "f1", 2);
+      break;
+    case 3:
+      assert_int_equal(sl_ks_clear(in.ks, in.v), 0);
+      break;
+    default:
+      break;
+    }
+  }
+  check_scans(&in, nkeys);
+  sl_state_snapshot_release(snap);
+  /* Everything removed: nothing seen. */
+  for (int i = 0; i < nkeys; i++) {
+    setk(in.ks, kb, i);
+    assert_int_equal(sl_ks_clear(in.ks, in.v), 0);
+    assert_int_equal(sl_ks_clear(in.ks, in.l), 0);
+    assert_int_equal(sl_ks_clear(in.ks, in.m), 0);
+  }
+  scan_ctx_t c = {0};
+  assert_int_equal(sl_ks_scan(in.ks, in.v, scan_collect, &c), 0);
+  assert_int_equal(sl_ks_scan(in.ks, in.l, scan_collect, &c), 0);
+  assert_int_equal(sl_ks_scan(in.ks, in.m, scan_collect, &c), 0);
+  assert_int_equal(c.calls, 0);
+  sl_keyed_state_free(in.ks);
+}
+
+/* Expired entries are skipped exactly as get skips them; a write refreshes
+ * a whole list or map. */
+static void scan_skips_expired(void **unused) {
+  sl_keyed_state_t *ks = NEW_KS(G, 0, G);
+  char err[256] = "", kb[32];
+  inst_t in = {.ks = ks};
+  in.v = sl_keyed_state_declare(ks, "v", SL_STATE_VALUE, 100, err, sizeof(err));
+  in.l = sl_keyed_state_declare(ks, "l", SL_STATE_LIST, 100, err, sizeof(err));
+  in.m = sl_keyed_state_declare(ks, "m", SL_STATE_MAP, 100, err, sizeof(err));
+  sl_state_t *forever = sl_keyed_state_declare(ks, "f", SL_STATE_MAP, 0, err, sizeof(err));
+  assert_non_null(in.v);
+  assert_non_null(in.l);
+  assert_non_null(in.m);
+  assert_non_null(forever);
+  const int nkeys = 400;
+  sl_keyed_state_set_now(ks, 1000);
+  for (int i = 0; i < nkeys; i++) {
+    if (i == nkeys / 2) sl_keyed_state_set_now(ks, 1050);
+    setk(ks, kb, i);
+    assert_int_equal(sl_ks_put(ks, in.v, kb, strlen(kb)), 0);
+    assert_int_equal(sl_ks_list_append(ks, in.l, "a", 1), 0);
+    assert_int_equal(sl_ks_list_append(ks, in.l, "b", 1), 0);
+    assert_int_equal(sl_ks_map_put(ks, in.m, "p", 1, "1", 1), 0);
+    assert_int_equal(sl_ks_map_put(ks, in.m, "q", 1, "2", 1), 0);
+    assert_int_equal(sl_ks_map_put(ks, forever, "t", 1, kb, strlen(kb)), 0);
+  }
+  /* Keys 0..9 written again at 1050: their lists and maps live on, whole. */
+  for (int i = 0; i < 10; i++) {
+    setk(ks, kb, i);
+    assert_int_equal(sl_ks_list_append(ks, in.l, "c", 1), 0);
+    assert_int_equal(sl_ks_map_put(ks, in.m, "r", 1, "3", 1), 0);
+  }
+  /* At 1099 everything lives; at 1100 the first half has expired (but
+   * keys 0..9's list and map); at 1150 all of it. */
+  int64_t at[] = {1099, 1100, 1149, 1150};
+  size_t want_v[] = {400, 200, 200, 0}, want_l[] = {810, 430, 430, 0},
+         want_m[] = {810, 430, 430, 0};
+  for (size_t t = 0; t < 4; t++) {
+    sl_keyed_state_set_now(ks, at[t]);
+    scan_ctx_t c = {0};
+    assert_int_equal(sl_ks_scan(ks, in.v, scan_collect, &c), 0);
+    assert_int_equal(c.calls, want_v[t]);
+    rows_free(&c.rows);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(sl_ks_scan(ks, in.l, scan_collect, &c), 0);
+    assert_int_equal(c.calls, want_l[t]);
+    rows_free(&c.rows);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(sl_ks_scan(ks, in.m, scan_collect, &c), 0);
+    assert_int_equal(c.calls, want_m[t]);
+    rows_free(&c.rows);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(sl_ks_scan(ks, forever, scan_collect, &c), 0);
+    assert_int_equal(c.calls, (size_t)nkeys);
+    rows_free(&c.rows);
+    /* And exactly what the ordinary calls see. */
+    check_scans(&in, nkeys);
+  }
+  sl_keyed_state_free(ks);
+}
+
+static sl_state_t *inst_state(const inst_t *in, int s) {
+  return s == 0 ? in->v : s == 1 ? in->l : in->m;
+}
+
+/* parts[c] holds key groups [bounds[c], bounds[c + 1]), restored from a
+ * snapshot of orig: the scan of each state in each part sees only keys of
+ * its groups, and together they see exactly what a scan of orig sees. */
+static void check_split_scans(inst_t *orig, inst_t *parts, const uint32_t *bounds, int nparts) {
+  for (int s = 0; s < 3; s++) {
+    rows_t want, all = {0}, got;
+    scan_all(orig->ks, inst_state(orig, s), &want);
+    assert_true(want.n > 100);
+    for (int c = 0; c < nparts; c++) {
+      scan_all(parts[c].ks, inst_state(&parts[c], s), &got);
+      for (size_t i = 0; i < got.n; i++) {
+        uint32_t g = sl_key_group_of(got.r[i].s, strcspn(got.r[i].s, "|"), G);
+        if (g < bounds[c] || g >= bounds[c + 1])
+          fail_msg("instance [%u,%u) saw %s, of key group %u", bounds[c], bounds[c + 1],
+                   got.r[i].s, g);
+        rows_push(&all, got.r[i].s);
+        got.r[i].s = NULL;
+      }
+      rows_free(&got);
+    }
+    rows_check(&all, &want, s == 1);
+    rows_free(&all);
+    rows_free(&want);
+  }
+}
+
+/* Restored from a snapshot (a blob; a RocksDB directory, restored by
+ * linking or by copying rows, or into the memory backend) into instances
+ * that split the key groups: the union of their scans is the original's. */
+static void scan_after_restore_split(void **unused) {
+  const int nkeys = 1500;
+  inst_t in;
+  inst_open(&in, 0, G);
+  fill_random(&in, nkeys, 1);
+  fill_random(&in, nkeys, 2);
+  char kb[32];
+  for (int i = 0; i < nkeys; i += 5) {
+    setk(in.ks, kb, i);
+    assert_int_equal(sl_ks_list_trim_front(in.ks, in.l, 1), 0);
+    sl_ks_map_remove(in.ks, in.m, "f0", 2);
+  }
+  check_scans(&in, nkeys);
+  sl_buf_t blob = {0};
+  snap_write(in.ks, &blob);
+  /* The same contents in a RocksDB instance, written as a directory. */
+  char tmp[600], dir[700], err[512] = "";
+  snprintf(tmp, sizeof(tmp), "%s/scan-XXXXXX", SLUICE_TEST_BINARY_DIR);
+  assert_non_null(mkdtemp(tmp));
+  snprintf(dir, sizeof(dir), "%s/snap", tmp);
+  {
+    inst_t src;
+    src.ks = sl_keyed_state_new_rocksdb(NULL, G, 0, G, err, sizeof(err));
+    if (!src.ks) fail_msg("%s", err);
+    assert_int_equal(sl_keyed_state_restore(src.ks, blob.data, blob.len, err, sizeof(err)), 0);
+    inst_declare(&src);
+    sl_state_snapshot_t *s = sl_keyed_state_snapshot_begin(src.ks);
+    assert_non_null(s);
+    sl_state_file_t *files = NULL;
+    uint32_t nf = 0;
+    if (sl_state_snapshot_write_dir(s, dir, &files, &nf, err, sizeof(err)) != 0)
+      fail_msg("write_dir: %s", err);
+    sl_state_files_free(files, nf);
+    sl_state_snapshot_release(s);
+    sl_keyed_state_free(src.ks);
+  }
+  const uint32_t whole[] = {0, G}, two[] = {0, G / 2, G}, three[] = {0, 3, 11, G};
+  const uint32_t *splits[] = {whole, two, three};
+  const int nsplit[] = {1, 2, 3};
+  for (int from_dir = 0; from_dir < 2; from_dir++) {
+    for (int k = 0; k < 3; k++) {
+      inst_t parts[3];
+      for (int c = 0; c < nsplit[k]; c++) {
+        parts[c].ks = NEW_KS(G, splits[k][c], splits[k][c + 1]);
+        assert_non_null(parts[c].ks);
+        int rc = from_dir ? sl_keyed_state_restore_dir(parts[c].ks, dir, 0, G, err, sizeof(err))
+                          : sl_keyed_state_restore(parts[c].ks, blob.data, blob.len, err,
+                                                   sizeof(err));
+        if (rc != 0) fail_msg("restore%s: %s", from_dir ? "_dir" : "", err);
+        inst_declare(&parts[c]);
+      }
+      check_split_scans(&in, parts, splits[k], nsplit[k]);
+      for (int c = 0; c < nsplit[k]; c++) sl_keyed_state_free(parts[c].ks);
+    }
+  }
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+  assert_int_equal(system(cmd), 0);
+  sl_buf_free(&blob);
+  sl_keyed_state_free(in.ks);
+}
+
 /* The tests above, for the including file's main(). */
 #define STATE_BACKEND_TESTS \
   cmocka_unit_test(key_group_matches_router), \
@@ -1133,6 +1631,12 @@ static void garbage_across_snapshots(void **unused) {
   cmocka_unit_test(map_cursor_survives_cow), \
   cmocka_unit_test(free_before_release), \
   cmocka_unit_test(repeated_snapshots), \
-  cmocka_unit_test(garbage_across_snapshots),
+  cmocka_unit_test(garbage_across_snapshots), \
+  cmocka_unit_test(scan_map_many_keys), \
+  cmocka_unit_test(scan_value_and_list), \
+  cmocka_unit_test(scan_empty_stop_and_errors), \
+  cmocka_unit_test(scan_after_removal), \
+  cmocka_unit_test(scan_skips_expired), \
+  cmocka_unit_test(scan_after_restore_split),
 
 #endif /* STATE_TEST_HELPERS_ONLY */

@@ -367,7 +367,7 @@ static void test_all_errors_reported(void **state) {
   expect_diag(f, "t.yaml:18:16: error: node 'b': unknown partition value 'hash' (valid: forward, "
                  "rebalance, broadcast)\n");
   expect_diag(f, "t.yaml:19:5: error: node 'b': unknown key 'surprise' (valid: use, from, config, "
-                 "on_error, parallelism, key_by, partition)\n");
+                 "on_error, parallelism, key_by, partition, event_time)\n");
   assert_int_equal(f->diags.errors, 12);
   /* both nodes are still there, with what could be read */
   assert_int_equal(dag->node_count, 2);
@@ -671,6 +671,248 @@ static void test_str_tag_is_quoted(void **state) {
   assert_false(dag->nodes[0].config[2].quoted);
 }
 
+/* ------------------------------------------------------------ event_time */
+
+static void reload(fixture_t *f) {
+  sl_dag_free(f->dag);
+  f->dag = NULL;
+  sl_diag_free(&f->diags);
+  sl_diag_init(&f->diags);
+}
+
+static void test_event_time_full(void **state) {
+  fixture_t *f = *state;
+  sl_dag_t *dag = load(f,
+                       "nodes:\n"
+                       "  clicks:\n"
+                       "    use: generator\n"
+                       "    event_time:\n"
+                       "      timestamp: field\n"
+                       "      field: ts\n"
+                       "      format: rfc3339\n"
+                       "      max_out_of_order: 5s\n"
+                       "      idle_timeout: 30s\n"
+                       "  out:\n"
+                       "    use: x\n"
+                       "    from: clicks\n");
+  expect_clean(f);
+  const sl_event_time_t *et = &dag->nodes[0].event_time;
+  assert_true(et->set);
+  assert_int_equal(et->pos.line, 4);
+  assert_int_equal(et->pos.col, 5);
+  assert_int_equal(et->origin, SL_TS_ORIGIN_FIELD);
+  assert_string_equal(et->field, "ts");
+  assert_int_equal(et->field_pos.line, 6);
+  assert_int_equal(et->field_pos.col, 14);
+  assert_int_equal(et->format, SL_TS_FORMAT_RFC3339);
+  assert_int_equal(et->max_out_of_order_ms, 5000);
+  assert_int_equal(et->idle_timeout_ms, 30000);
+  /* a node without the block */
+  const sl_event_time_t *none = &dag->nodes[1].event_time;
+  assert_false(none->set);
+  assert_null(none->field);
+  assert_int_equal(none->max_out_of_order_ms, 0);
+}
+
+static void test_event_time_defaults(void **state) {
+  fixture_t *f = *state;
+  sl_dag_t *dag = load(f,
+                       "nodes:\n"
+                       "  a: { use: g, event_time: { field: ts } }\n"
+                       "  b: { use: g, event_time: {} }\n"
+                       "  c:\n"
+                       "    use: g\n"
+                       "    event_time:\n"
+                       "  d: { use: g, event_time: { timestamp: ingestion, idle_timeout: 1m } }\n"
+                       "  e: { use: g, event_time: { timestamp: source, max_out_of_order: 250 } }\n"
+                       "  f: { use: g, event_time: { field: \"event time\", format: epoch_s, "
+                       "max_out_of_order: \"2s\", idle_timeout: 0s } }\n"
+                       "  g: { use: g, event_time: { format: epoch_ms, field: t, timestamp: field } "
+                       "}\n");
+  expect_clean(f);
+  const sl_event_time_t *a = &sl_dag_find(dag, "a")->event_time;
+  assert_true(a->set);
+  assert_int_equal(a->pos.line, 2);
+  assert_int_equal(a->pos.col, 16);
+  assert_int_equal(a->origin, SL_TS_ORIGIN_FIELD); /* implied by `field` */
+  assert_string_equal(a->field, "ts");
+  assert_int_equal(a->field_pos.col, 37);
+  assert_int_equal(a->format, SL_TS_FORMAT_EPOCH_MS);
+  assert_int_equal(a->max_out_of_order_ms, 0);
+  assert_int_equal(a->idle_timeout_ms, 0);
+
+  /* an empty block, or an empty value: the source's timestamps, watermarks on */
+  static const char *const empty_blocks[] = {"b", "c"};
+  for (size_t i = 0; i < 2; i++) {
+    const sl_event_time_t *et = &sl_dag_find(dag, empty_blocks[i])->event_time;
+    assert_true(et->set);
+    assert_int_equal(et->origin, SL_TS_ORIGIN_SOURCE);
+    assert_null(et->field);
+    assert_int_equal(et->format, SL_TS_FORMAT_EPOCH_MS);
+  }
+  assert_int_equal(sl_dag_find(dag, "c")->event_time.pos.line, 6);
+
+  const sl_event_time_t *d = &sl_dag_find(dag, "d")->event_time;
+  assert_int_equal(d->origin, SL_TS_ORIGIN_INGESTION);
+  assert_int_equal(d->idle_timeout_ms, 60000);
+  const sl_event_time_t *e = &sl_dag_find(dag, "e")->event_time;
+  assert_int_equal(e->origin, SL_TS_ORIGIN_SOURCE);
+  assert_int_equal(e->max_out_of_order_ms, 250);
+  const sl_event_time_t *ff = &sl_dag_find(dag, "f")->event_time;
+  assert_int_equal(ff->origin, SL_TS_ORIGIN_FIELD);
+  assert_string_equal(ff->field, "event time");
+  assert_int_equal(ff->format, SL_TS_FORMAT_EPOCH_S);
+  assert_int_equal(ff->max_out_of_order_ms, 2000);
+  /* keys in any order */
+  const sl_event_time_t *g = &sl_dag_find(dag, "g")->event_time;
+  assert_int_equal(g->origin, SL_TS_ORIGIN_FIELD);
+  assert_string_equal(g->field, "t");
+}
+
+static void test_event_time_shapes_and_types(void **state) {
+  fixture_t *f = *state;
+  sl_dag_t *dag = load(f,
+                       "nodes:\n"
+                       "  a:\n"
+                       "    use: g\n"
+                       "    event_time: ts\n"
+                       "  b:\n"
+                       "    use: g\n"
+                       "    event_time: [ts]\n"
+                       "  c:\n"
+                       "    use: g\n"
+                       "    event_time:\n"
+                       "      feild: ts\n"
+                       "      timestamp: kafka\n"
+                       "      format: iso8601\n"
+                       "      max_out_of_order: -5s\n"
+                       "      idle_timeout: soon\n"
+                       "  d:\n"
+                       "    use: g\n"
+                       "    event_time:\n"
+                       "      field: [ts]\n"
+                       "      format: { a: 1 }\n"
+                       "      max_out_of_order: { a: 1 }\n"
+                       "      idle_timeout: 1.5s\n"
+                       "      timestamp: [field]\n"
+                       "  e:\n"
+                       "    use: g\n"
+                       "    event_time: { watermark: 5s, field: a, field: b, idle_timeout: -1 }\n"
+                       "  f: { use: g, event_time: { field: \"\" } }\n"
+                       "  h: { use: g, event_time: { timestamp: field, field: } }\n");
+  assert_non_null(dag);
+  expect_diag(f, "t.yaml:4:17: error: node 'a': event_time must be a mapping such as { field: ts, "
+                 "max_out_of_order: 5s }, got a plain value 'ts'\n");
+  expect_diag(f, "t.yaml:7:17: error: node 'b': event_time must be a mapping, got a list\n");
+  expect_diag(f, "t.yaml:11:7: error: node 'c': event_time: unknown key 'feild' (did you mean "
+                 "'field'? valid: timestamp, field, format, max_out_of_order, idle_timeout)\n");
+  expect_diag(f, "t.yaml:12:18: error: node 'c': unknown event_time.timestamp value 'kafka' "
+                 "(valid: field, source, ingestion)\n");
+  expect_diag(f, "t.yaml:13:15: error: node 'c': unknown event_time.format value 'iso8601' "
+                 "(valid: epoch_ms, epoch_s, rfc3339)\n");
+  expect_diag(f, "t.yaml:14:25: error: node 'c': event_time.max_out_of_order must not be "
+                 "negative, got '-5s'\n");
+  expect_diag(f, "t.yaml:15:21: error: node 'c': event_time.idle_timeout: invalid duration 'soon' "
+                 "(expected a non-negative whole number with a unit ms, s, m, h or d, e.g. 500ms, "
+                 "10s, 1m)\n");
+  expect_diag(f, "t.yaml:19:14: error: node 'd': event_time.field must be a string, got a list\n");
+  expect_diag(f, "t.yaml:20:15: error: node 'd': event_time.format must be one of epoch_ms, "
+                 "epoch_s, rfc3339, got a mapping\n");
+  expect_diag(f, "t.yaml:21:25: error: node 'd': event_time.max_out_of_order must be a duration, "
+                 "got a mapping\n");
+  expect_diag(f, "t.yaml:22:21: error: node 'd': event_time.idle_timeout: invalid duration '1.5s'");
+  expect_diag(f, "t.yaml:23:18: error: node 'd': event_time.timestamp must be one of field, "
+                 "source, ingestion, got a list\n");
+  expect_diag(f, "t.yaml:26:19: error: node 'e': event_time: unknown key 'watermark' (valid: "
+                 "timestamp, field, format, max_out_of_order, idle_timeout)\n");
+  expect_diag(f, "t.yaml:26:44: error: node 'e': event_time: duplicate key 'field' (first at "
+                 "line 26)\n");
+  expect_diag(f, "t.yaml:26:68: error: node 'e': event_time.idle_timeout must not be negative, "
+                 "got '-1'\n");
+  expect_diag(f, "t.yaml:27:37: error: node 'f': event_time.field must not be empty\n");
+  expect_diag(f, "t.yaml:28:55: error: node 'h': event_time.field must not be empty\n");
+  assert_int_equal(f->diags.errors, 17);
+  /* the block is marked present even when wrong: validation still checks
+   * where it is */
+  assert_true(sl_dag_find(dag, "a")->event_time.set);
+  assert_true(sl_dag_find(dag, "b")->event_time.set);
+  const sl_event_time_t *e = &sl_dag_find(dag, "e")->event_time;
+  assert_string_equal(e->field, "a"); /* the first of the duplicates */
+  assert_int_equal(e->idle_timeout_ms, 0);
+}
+
+static void test_event_time_conflicts(void **state) {
+  fixture_t *f = *state;
+  sl_dag_t *dag = load(f,
+                       "nodes:\n"
+                       "  a: { use: g, event_time: { timestamp: field } }\n"
+                       "  b: { use: g, event_time: { timestamp: field, format: epoch_s } }\n"
+                       "  c: { use: g, event_time: { timestamp: source, field: ts } }\n"
+                       "  d: { use: g, event_time: { field: ts, timestamp: ingestion } }\n"
+                       "  e: { use: g, event_time: { timestamp: ingestion, format: rfc3339 } }\n"
+                       "  h: { use: g, event_time: { timestamp: source, format: epoch_s, field: ts "
+                       "} }\n"
+                       "  i: { use: g, event_time: { format: rfc3339, max_out_of_order: 1s } }\n");
+  assert_non_null(dag);
+  expect_diag(f, "t.yaml:2:30: error: node 'a': event_time.timestamp is 'field' but "
+                 "event_time.field is missing (the name of the top-level JSON field of the value "
+                 "that holds the timestamp)\n");
+  expect_diag(f, "t.yaml:3:30: error: node 'b': event_time.timestamp is 'field' but "
+                 "event_time.field is missing");
+  expect_diag(f, "t.yaml:4:49: error: node 'c': event_time.field conflicts with 'timestamp: "
+                 "source' (the source plugin sets the timestamps); use 'timestamp: field' to read "
+                 "the field, or remove it\n");
+  expect_diag(f, "t.yaml:5:30: error: node 'd': event_time.field conflicts with 'timestamp: "
+                 "ingestion' (records are stamped with the time they enter the job)");
+  expect_diag(f, "t.yaml:6:52: error: node 'e': event_time.format conflicts with 'timestamp: "
+                 "ingestion' (records are stamped with the time they enter the job); format "
+                 "applies to 'timestamp: field' only\n");
+  expect_diag(f, "t.yaml:7:49: error: node 'h': event_time.format conflicts with 'timestamp: "
+                 "source'");
+  expect_diag(f, "t.yaml:7:66: error: node 'h': event_time.field conflicts with 'timestamp: "
+                 "source'");
+  expect_diag(f, "t.yaml:8:30: error: node 'i': event_time.format needs event_time.field (the "
+                 "JSON field that holds the timestamp); without a field the source's own "
+                 "timestamps are used\n");
+  assert_int_equal(f->diags.errors, 8);
+  /* a conflicting field is not kept: the runtime reads fields only with `timestamp: field` */
+  assert_null(sl_dag_find(dag, "c")->event_time.field);
+  assert_int_equal(sl_dag_find(dag, "d")->event_time.origin, SL_TS_ORIGIN_INGESTION);
+}
+
+/* After a syntax error the block is cut short: no "missing field" on top. */
+static void test_event_time_cut_short(void **state) {
+  fixture_t *f = *state;
+  load(f,
+       "nodes:\n"
+       "  a:\n"
+       "    use: g\n"
+       "    event_time: { timestamp: field\n");
+  assert_int_equal(f->diags.errors, 1);
+  expect_diag(f, "YAML syntax error");
+  reload(f);
+  /* a bad `field` value is reported once, not also as missing */
+  load(f, "nodes:\n  a: { use: g, event_time: { timestamp: field, field: [x] } }\n");
+  assert_int_equal(f->diags.errors, 1);
+  expect_diag(f, "t.yaml:2:55: error: node 'a': event_time.field must be a string, got a list\n");
+  reload(f);
+  /* a bad `timestamp` is reported once; a given field still means "read it" */
+  sl_dag_t *dag = load(f, "nodes:\n  a: { use: g, event_time: { timestamp: kafka, field: ts, "
+                          "format: epoch_s } }\n");
+  assert_int_equal(f->diags.errors, 1);
+  expect_diag(f, "t.yaml:2:41: error: node 'a': unknown event_time.timestamp value 'kafka'");
+  assert_int_equal(dag->nodes[0].event_time.origin, SL_TS_ORIGIN_FIELD);
+  assert_string_equal(dag->nodes[0].event_time.field, "ts");
+  reload(f);
+  load(f, "nodes:\n  a: { use: g, event_time: { timestamp: 1, format: epoch_s } }\n");
+  assert_int_equal(f->diags.errors, 1);
+  expect_diag(f, "unknown event_time.timestamp value '1'");
+  reload(f);
+  load(f, "nodes:\n  a: { use: g, event_time: { format: epoch_s\n");
+  assert_int_equal(f->diags.errors, 1);
+  expect_diag(f, "YAML syntax error");
+}
+
 /* ------------------------------------------------------------ files */
 
 static void test_missing_file(void **state) {
@@ -742,6 +984,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_yaml_multi_document, setup, teardown),
       cmocka_unit_test_setup_teardown(test_yaml_alias, setup, teardown),
       cmocka_unit_test_setup_teardown(test_str_tag_is_quoted, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_event_time_full, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_event_time_defaults, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_event_time_shapes_and_types, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_event_time_conflicts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_event_time_cut_short, setup, teardown),
       cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_load_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_diag_print_formats, setup, teardown),

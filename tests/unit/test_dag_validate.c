@@ -444,6 +444,40 @@ static void test_many_cycles_capped(void **state) {
   expect_errors(f, 33);
 }
 
+/* ------------------------------------------------------------ event_time */
+
+static void test_event_time_on_sources_only(void **state) {
+  fixture_t *f = *state;
+  sl_dag_t *dag = validate(f,
+                           "nodes:\n"
+                           "  src:\n"
+                           "    use: @P@:vsource\n"
+                           "    config: { name: a }\n"
+                           "    event_time: { field: ts, max_out_of_order: 5s }\n"
+                           "  m:\n"
+                           "    use: @P@:vmap\n"
+                           "    from: src\n"
+                           "    event_time: { field: ts }\n"
+                           "  out:\n"
+                           "    use: @P@:vsink\n"
+                           "    from: m\n"
+                           "    event_time:\n"
+                           "      timestamp: ingestion\n"
+                           "  src2: { use: @P@:vsource, config: { name: b }, event_time: {} }\n"
+                           "  lost: { use: @P@:nosuchop, from: src, event_time: { field: ts } }\n");
+  expect_diag(f, "v.yaml:9:5: error: node 'm': event_time on operator 'vmap', which is not a "
+                 "source: event_time belongs on the source node that produces the records\n");
+  expect_diag(f, "v.yaml:13:5: error: node 'out': event_time on operator 'vsink', which is not a "
+                 "source: event_time belongs on the source node that produces the records\n");
+  /* `lost` does not resolve: only that is reported for it */
+  expect_diag(f, "node 'lost': ");
+  expect_errors(f, 3);
+  const sl_event_time_t *et = &sl_dag_find(dag, "src")->event_time;
+  assert_true(et->set);
+  assert_int_equal(et->origin, SL_TS_ORIGIN_FIELD);
+  assert_int_equal(et->max_out_of_order_ms, 5000);
+}
+
 /* ------------------------------------------------------------ partitioning */
 
 static void test_partitioning(void **state) {
@@ -512,6 +546,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cycles, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_cycles_capped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_partitioning, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_event_time_on_sources_only, setup, teardown),
       cmocka_unit_test_setup_teardown(test_topo_order_file_order, setup, teardown),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
