@@ -1,7 +1,7 @@
 /*
  * lua_ctx.c - the ctx table a script's callbacks receive (one per task):
  * emit, emit_to, log, counter, now, config, node, task, parallelism (and the
- * state functions of lua_keyed.c).
+ * state functions of lua_keyed.c, the timer functions of lua_time.c).
  *
  * emit builds an sl_record_t on the C stack pointing into Lua strings that
  * stay referenced (arguments, the headers table) until sl_emit_to returns;
@@ -61,7 +61,9 @@ static uint32_t read_headers(lua_State *L, sl_lua_host_t *h, int idx, sl_header_
 static int do_emit(lua_State *L, int port, int v) {
   sl_lua_host_t *h = sl_lua_host_of(L);
   if (!h->in_call || !h->emit_ok)
-    return luaL_error(L, "ctx:emit is only allowed in process, process_batch and on_end");
+    return luaL_error(L, "ctx:emit is only allowed in process, process_batch, on_timer, "
+                         "on_watermark and on_end (called in %s)",
+                      sl_lua_callback_name(h));
   const sl_record_t *cur = h->cur;
   sl_record_t out = {.ts = cur ? cur->ts : 0, .offset = cur ? cur->offset : SL_OFFSET_NONE};
   out.value = opt_string(L, v, "ctx:emit: value", &out.value_len);
@@ -195,6 +197,7 @@ void sl_lua_ctx_push(sl_lua_host_t *h) {
                                  {"budget", ctx_budget},   {NULL, NULL}};
   luaL_newlib(L, fns);
   sl_lua_keyed_install(h, -1); /* value_state, list_state, map_state, op_state_*, checkpoint_restored */
+  sl_lua_time_install(h, -1);  /* timer_set, timer_delete, watermark, current_key */
   push_config(L, h->ctx);
   lua_setfield(L, -2, "config");
   lua_pushstring(L, sl_node_name(h->ctx));

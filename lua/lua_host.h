@@ -36,7 +36,10 @@ typedef struct sl_lua_limits {
 } sl_lua_limits_t;
 
 /* Which callback is running: keyed state is allowed in process only, state
- * declarations in open only, op_state_put in snapshot only (lua_keyed.c). */
+ * declarations in open only, op_state_put in snapshot only (lua_keyed.c).
+ * on_timer runs in SL_LUA_PH_PROCESS (its timer's key is current, so keyed
+ * state works there as in process) and on_watermark in SL_LUA_PH_NONE (no
+ * key is current); sl_lua_host_t.time_cb tells them apart. */
 typedef enum sl_lua_phase {
   SL_LUA_PH_NONE = 0,
   SL_LUA_PH_LOAD,     /* the main chunk */
@@ -48,6 +51,13 @@ typedef enum sl_lua_phase {
   SL_LUA_PH_SNAPSHOT,
   SL_LUA_PH_COMMIT
 } sl_lua_phase_t;
+
+/* The event-time callback in progress, if any (lua_plugin.c, lua_time.c). */
+typedef enum sl_lua_time_cb {
+  SL_LUA_TCB_NONE = 0,
+  SL_LUA_TCB_TIMER,    /* on_timer(ts, domain, ctx); phase is SL_LUA_PH_PROCESS */
+  SL_LUA_TCB_WATERMARK /* on_watermark(wm, ctx); phase is SL_LUA_PH_NONE */
+} sl_lua_time_cb_t;
 
 typedef struct sl_lua_host {
   lua_State *L;
@@ -75,13 +85,16 @@ typedef struct sl_lua_host {
   size_t batch_n;
   void *hdr_for; /* the rec whose headers table is cached in registry ref_hdr */
 
-  int has_batch; /* the script defines process_batch (and it is used: no keyed state) */
+  int has_batch; /* the script defines process_batch and it is used (no keyed state, no key_by) */
   sl_lua_phase_t phase; /* the callback in progress */
   int uses_state;       /* the script declared keyed state (process per record) */
-  int emit_ok;   /* emit allowed: process, process_batch, on_end */
+  sl_lua_time_cb_t time_cb; /* on_timer / on_watermark in progress */
+  int emit_ok;   /* emit allowed: process, process_batch, on_timer, on_watermark, on_end */
   size_t emit_cap, emitted; /* bytes one process call may emit (0 = no cap: on_end) */
   int ref_open, ref_fn, ref_on_end, ref_close, ref_env, ref_counters, ref_recs, ref_ctx, ref_hdr;
   int ref_process, ref_snapshot, ref_commit; /* the script's functions, or LUA_NOREF */
+  int ref_on_timer, ref_on_watermark;        /* the same, for event time (SDK 1.3) */
+  int ref_dom_event, ref_dom_proc; /* the strings "event" and "processing", for on_timer */
   int ref_jenc, ref_jdec;  /* private refs to sluice.json's encode / decode (state codec) */
   int ref_declared;        /* state name -> kind (integer) of the states declared so far */
 
@@ -130,6 +143,14 @@ void sl_lua_ctx_push(sl_lua_host_t *h);
 void sl_lua_keyed_install(sl_lua_host_t *h, int ctx_idx);
 /* Name of a phase, for messages ("open", "process", ...). */
 const char *sl_lua_phase_name(sl_lua_phase_t ph);
+
+/* lua_time.c: timer and watermark functions of ctx (timer_set, timer_delete,
+ * watermark, current_key), added to the ctx table at idx; the two domain
+ * strings (ref_dom_event, ref_dom_proc). */
+void sl_lua_time_install(sl_lua_host_t *h, int ctx_idx);
+/* Name of the callback in progress, for messages: "on_timer" and
+ * "on_watermark" included. */
+const char *sl_lua_callback_name(const sl_lua_host_t *h);
 
 /* lua_record.c */
 void sl_lua_record_init(sl_lua_host_t *h);

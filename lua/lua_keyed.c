@@ -258,7 +258,7 @@ static sl_lua_host_t *usable(lua_State *L, lstate_t *s, const char *method) {
     luaL_error(L,
                "%s state '%s': %s() is only allowed in process(rec, ctx), where a record's key is "
                "current (called in %s)",
-               kind_word(s->kind), s->name, method, sl_lua_phase_name(h->phase));
+               kind_word(s->kind), s->name, method, sl_lua_callback_name(h));
   return h;
 }
 
@@ -551,7 +551,7 @@ static int declare(lua_State *L, sl_state_kind_t kind, const char *fn, const cha
                       fn, lua_type(L, 2) == LUA_TSTRING ? "a bad string" : luaL_typename(L, 2));
   if (!h->in_call || h->phase != SL_LUA_PH_OPEN)
     return luaL_error(L, "ctx:%s('%s'): keyed state is declared in open(ctx) only (called in %s)",
-                      fn, name, sl_lua_phase_name(h->phase));
+                      fn, name, sl_lua_callback_name(h));
   int64_t ttl = 0;
   int t = lua_type(L, 3);
   if (t == LUA_TTABLE) {
@@ -617,7 +617,7 @@ static int ctx_op_state_put(lua_State *L) {
   const char *name = op_state_name(L, "op_state_put");
   if (!h->in_call || h->phase != SL_LUA_PH_SNAPSHOT)
     return luaL_error(L, "ctx:op_state_put('%s'): only allowed in snapshot(ctx, checkpoint_id) "
-                      "(called in %s)", name, sl_lua_phase_name(h->phase));
+                      "(called in %s)", name, sl_lua_callback_name(h));
   if (lua_type(L, 3) != LUA_TSTRING)
     return luaL_error(L, "ctx:op_state_put('%s', value): value must be a string, got %s%s", name,
                       luaL_typename(L, 3),
@@ -636,7 +636,7 @@ static int ctx_op_state_get(lua_State *L) {
   const char *name = op_state_name(L, "op_state_get");
   if (!h->in_call || h->phase != SL_LUA_PH_OPEN)
     return luaL_error(L, "ctx:op_state_get('%s'): only allowed in open(ctx), where the restored "
-                      "checkpoint is read (called in %s)", name, sl_lua_phase_name(h->phase));
+                      "checkpoint is read (called in %s)", name, sl_lua_callback_name(h));
   sl_bytes_t b;
   int rc = sl_op_state_get(h->ctx, name, &b);
   if (rc == SL_ENOTFOUND) return lua_pushnil(L), 1;

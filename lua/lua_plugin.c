@@ -57,6 +57,8 @@ static int setup(lua_State *L) {
   h->ref_close = ref_global(L, h, "close");
   h->ref_snapshot = ref_global(L, h, "snapshot");
   h->ref_commit = ref_global(L, h, "commit");
+  h->ref_on_timer = ref_global(L, h, "on_timer");
+  h->ref_on_watermark = ref_global(L, h, "on_watermark");
   h->ref_process = ref_global(L, h, "process");
   h->ref_fn = ref_global(L, h, "process_batch");
   h->has_batch = h->ref_fn != LUA_NOREF;
@@ -89,7 +91,8 @@ static int lua_op_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen)
   h->ctx = ctx;
   h->gen = 1;
   h->ref_open = h->ref_fn = h->ref_on_end = h->ref_close = h->ref_process = LUA_NOREF;
-  h->ref_snapshot = h->ref_commit = LUA_NOREF;
+  h->ref_snapshot = h->ref_commit = h->ref_on_timer = h->ref_on_watermark = LUA_NOREF;
+  h->ref_dom_event = h->ref_dom_proc = LUA_NOREF;
   int64_t mb = sl_config_int(ctx, "lua_memory_mb");
   h->lim.instructions = sl_config_int(ctx, "lua_instructions");
   h->lim.timeout_ms = sl_config_duration_ms(ctx, "lua_timeout");
@@ -159,10 +162,22 @@ fail:
   return SL_EPLUGIN;
 }
 
+static int batch_call(sl_ctx_t *ctx, sl_lua_host_t *h, const sl_record_t *recs, size_t n);
+
 static int lua_op_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
   sl_lua_host_t *h = state;
   lua_State *L = h->L;
   h->ctx = ctx;
+  if (h->has_batch) {
+    /* The host calls process() although the script has process_batch: it
+     * runs this node per record (a key_by node, where timers need one key
+     * per call), now and for the rest of the job. Use the script's process
+     * from now on; a script with process_batch only gets one-record batches. */
+    if (h->ref_process == LUA_NOREF) return batch_call(ctx, h, rec, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_process);
+    lua_replace(L, SLOT_FN);
+    h->has_batch = 0;
+  }
   lua_pushvalue(L, SLOT_FN);
   sl_lua_record_push(h, 0);
   lua_pushvalue(L, SLOT_CTX);
@@ -189,6 +204,11 @@ static int lua_op_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
 static int lua_op_process_batch(sl_ctx_t *ctx, void *state, const sl_record_t *recs, size_t n) {
   sl_lua_host_t *h = state;
   if (!h->has_batch) return SL_AGAIN;
+  return batch_call(ctx, h, recs, n);
+}
+
+/* The script's process_batch (in SLOT_FN) over recs. */
+static int batch_call(sl_ctx_t *ctx, sl_lua_host_t *h, const sl_record_t *recs, size_t n) {
   lua_State *L = h->L;
   h->ctx = ctx;
   lua_pushvalue(L, SLOT_FN);
@@ -229,6 +249,75 @@ static int lua_op_on_end(sl_ctx_t *ctx, void *state) {
   h->emit_ok = 0;
   /* on_end returned true: more to emit; called again when there is credit. */
   if (rc == 0) return more ? SL_AGAIN : 0;
+  sl_set_error(ctx, "%s", h->err);
+  return SL_EPLUGIN;
+}
+
+/*
+ * Event time (SDK 1.3): the script's on_timer(ts, domain, ctx) and
+ * on_watermark(wm, ctx). The descriptor always has both callbacks, so a
+ * keyed Lua node is always run per record (the host's rule for operators
+ * with on_timer); a script without them costs one comparison per call.
+ * Like on_end, an error fails the job (its message names script:line, with
+ * a traceback); emit works as in process, capped per call the same way.
+ */
+static int time_call_busy(sl_ctx_t *ctx, sl_lua_host_t *h, const char *what) {
+  if (!h->in_call) return 0;
+  sl_set_error(ctx, "%s called during another callback", what); /* never expected */
+  return 1;
+}
+
+static int lua_op_on_timer(sl_ctx_t *ctx, void *state, sl_time_domain_t domain, int64_t ts) {
+  sl_lua_host_t *h = state;
+  if (h->ref_on_timer == LUA_NOREF) return 0;
+  h->ctx = ctx;
+  if (time_call_busy(ctx, h, "on_timer")) return SL_ESTATE;
+  lua_State *L = h->L;
+  /* emit's defaults: the timer's key and ts, no offset */
+  sl_bytes_t key = {NULL, 0};
+  if (sl_current_key(ctx, &key) != 0) key = (sl_bytes_t){NULL, 0};
+  sl_record_t tr = {.key = key.ptr, .key_len = key.len, .ts = ts, .offset = SL_OFFSET_NONE};
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_on_timer);
+  lua_pushinteger(L, (lua_Integer)ts);
+  lua_rawgeti(L, LUA_REGISTRYINDEX,
+              domain == SL_TIME_PROCESSING ? h->ref_dom_proc : h->ref_dom_event);
+  lua_pushvalue(L, SLOT_CTX);
+  h->cur = &tr;
+  h->batch = NULL;
+  h->batch_n = 0;
+  h->emitted = 0;
+  h->emit_ok = 1;
+  h->phase = SL_LUA_PH_PROCESS; /* the timer's key is current: keyed state works */
+  h->time_cb = SL_LUA_TCB_TIMER;
+  int rc = sl_lua_call(h, 3);
+  h->time_cb = SL_LUA_TCB_NONE;
+  h->phase = SL_LUA_PH_NONE;
+  h->emit_ok = 0;
+  h->cur = NULL;
+  if (rc == 0) return 0;
+  sl_set_error(ctx, "%s", h->err);
+  return SL_EPLUGIN;
+}
+
+static int lua_op_on_watermark(sl_ctx_t *ctx, void *state, int64_t wm) {
+  sl_lua_host_t *h = state;
+  if (h->ref_on_watermark == LUA_NOREF) return 0;
+  h->ctx = ctx;
+  if (time_call_busy(ctx, h, "on_watermark")) return SL_ESTATE;
+  lua_State *L = h->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_on_watermark);
+  lua_pushinteger(L, (lua_Integer)wm);
+  lua_pushvalue(L, SLOT_CTX);
+  h->cur = NULL; /* no record, no key: emit defaults to key "" and ts 0, as in on_end */
+  h->batch = NULL;
+  h->batch_n = 0;
+  h->emitted = 0;
+  h->emit_ok = 1;
+  h->time_cb = SL_LUA_TCB_WATERMARK;
+  int rc = sl_lua_call(h, 2);
+  h->time_cb = SL_LUA_TCB_NONE;
+  h->emit_ok = 0;
+  if (rc == 0) return 0;
   sl_set_error(ctx, "%s", h->err);
   return SL_EPLUGIN;
 }
@@ -295,6 +384,8 @@ static const sl_operator_t lua_script = {
     .process_batch = lua_op_process_batch,
     .snapshot = lua_op_snapshot,
     .commit = lua_op_commit,
+    .on_timer = lua_op_on_timer,
+    .on_watermark = lua_op_on_watermark,
 };
 
 SL_PLUGIN_DEFINE("lua", SLUICE_LUA_VERSION, "Lua 5.4 operator host (sandboxed scripts)", &lua_script);
