@@ -111,6 +111,11 @@ static int fake_counter_next;
 static sl_counter_t *fake_counter(sl_ctx_t *ctx, const char *name) {
   return &fake_counter_storage[fake_counter_next++ % 64];
 }
+/* The generator asks, in open(), whether the job resumed from a checkpoint. */
+static uint64_t fake_checkpoint_restored(sl_ctx_t *ctx) { return 0; }
+static int fake_op_state_get(sl_ctx_t *ctx, const char *name, sl_bytes_t *out) {
+  return SL_ENOTFOUND;
+}
 static const char *fake_config_string(sl_ctx_t *ctx, const char *key) { return stage_config(ctx, key); }
 static int64_t fake_config_int(sl_ctx_t *ctx, const char *key) {
   const char *v = stage_config(ctx, key);
@@ -162,6 +167,8 @@ static const sl_host_api_t fake_host = {
     .dag_dir = NULL,
     .config_count = NULL,
     .config_at = NULL,
+    .op_state_get = fake_op_state_get,
+    .checkpoint_restored = fake_checkpoint_restored,
 };
 
 static const sl_operator_t *find_op(sl_registry_t *reg, const char *use) {

@@ -1,0 +1,260 @@
+/*
+ * wn_parse.c - see wn_parse.h.
+ */
+#include "wn_parse.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KNOWN "count, sum, min, max, avg, distinct, approx_distinct, top_n"
+
+typedef struct pstate {
+  const char *s;
+  size_t i;
+  char *err;
+  size_t errlen;
+  wn_aggs_t *out;
+} pstate_t;
+
+typedef struct tok {
+  const char *p;
+  size_t len;
+  size_t col; /* 1-based */
+} tok_t;
+
+static int fail_at(pstate_t *ps, size_t col, const char *fmt, ...) {
+  int n = snprintf(ps->err, ps->errlen, "column %zu: ", col);
+  if (n < 0) n = 0;
+  if ((size_t)n < ps->errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+static int is_word(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '$' || c == '.' || c == '@' || c == '-';
+}
+
+static void skip_ws(pstate_t *ps) {
+  while (ps->s[ps->i] == ' ' || ps->s[ps->i] == '\t' || ps->s[ps->i] == '\n' ||
+         ps->s[ps->i] == '\r')
+    ps->i++;
+}
+
+static int word(pstate_t *ps, tok_t *t) {
+  skip_ws(ps);
+  t->p = ps->s + ps->i;
+  t->col = ps->i + 1;
+  while (is_word(ps->s[ps->i])) ps->i++;
+  t->len = (size_t)(ps->s + ps->i - t->p);
+  return t->len ? 0 : -1;
+}
+
+/* what is at the current position, for messages */
+static const char *found(pstate_t *ps, char *buf, size_t len) {
+  char c = ps->s[ps->i];
+  if (!c) return "the end";
+  snprintf(buf, len, "'%c'", c);
+  return buf;
+}
+
+static int is_key_name(const tok_t *t) {
+  return (t->len == 3 && memcmp(t->p, "key", 3) == 0) ||
+         (t->len == 4 && memcmp(t->p, "$key", 4) == 0);
+}
+
+/* index of the field named by t (added when new), or -1 (out of memory) */
+static int field_of(pstate_t *ps, const tok_t *t, int need_num, const char *fn) {
+  wn_aggs_t *a = ps->out;
+  int key = is_key_name(t);
+  for (size_t i = 0; i < a->nfields; i++) {
+    wn_field_t *f = &a->fields[i];
+    if (key ? f->is_key : (!f->is_key && strlen(f->name) == t->len && !memcmp(f->name, t->p, t->len))) {
+      if (need_num) f->need_num = 1;
+      else f->need_value = 1;
+      return (int)i;
+    }
+  }
+  wn_field_t *v = realloc(a->fields, (a->nfields + 1) * sizeof *v);
+  if (!v) return -1;
+  a->fields = v;
+  wn_field_t *f = &v[a->nfields];
+  memset(f, 0, sizeof *f);
+  f->is_key = key;
+  if (!key) {
+    f->name = strndup(t->p, t->len);
+    if (!f->name) return -1;
+  }
+  f->need_num = need_num;
+  f->need_value = !need_num;
+  f->first_user = fn;
+  return (int)a->nfields++;
+}
+
+static int parse_item(pstate_t *ps) {
+  wn_aggs_t *a = ps->out;
+  char fb[8];
+  tok_t first, fn, alias = {0};
+  if (word(ps, &first) != 0)
+    return fail_at(ps, ps->i + 1, "expected an aggregate such as count or sum(field), found %s",
+                   found(ps, fb, sizeof fb));
+  skip_ws(ps);
+  if (ps->s[ps->i] == '=') {
+    alias = first;
+    ps->i++;
+    if (word(ps, &fn) != 0)
+      return fail_at(ps, ps->i + 1, "expected a function after '%.*s=', found %s", (int)alias.len,
+                     alias.p, found(ps, fb, sizeof fb));
+  } else {
+    fn = first;
+  }
+  const wn_agg_ops_t *ops = wn_agg_ops_find(fn.p, fn.len);
+  if (!ops)
+    return fail_at(ps, fn.col, "unknown function '%.*s' (known: " KNOWN ")", (int)fn.len, fn.p);
+
+  /* arguments */
+  tok_t args[4];
+  size_t nargs = 0;
+  skip_ws(ps);
+  size_t open_col = ps->i + 1;
+  if (ps->s[ps->i] == '(') {
+    ps->i++;
+    skip_ws(ps);
+    if (ps->s[ps->i] == ')') {
+      ps->i++;
+    } else {
+      for (;;) {
+        tok_t t;
+        if (word(ps, &t) != 0)
+          return fail_at(ps, ps->i + 1, "%s: expected a field name, found %s", ops->fn,
+                         found(ps, fb, sizeof fb));
+        if (nargs == 4) return fail_at(ps, t.col, "%s: too many arguments", ops->fn);
+        args[nargs++] = t;
+        skip_ws(ps);
+        if (ps->s[ps->i] == ',') {
+          ps->i++;
+          continue;
+        }
+        if (ps->s[ps->i] == ')') {
+          ps->i++;
+          break;
+        }
+        return fail_at(ps, ps->i + 1, "%s: expected ',' or ')', found %s", ops->fn,
+                       found(ps, fb, sizeof fb));
+      }
+    }
+  }
+
+  wn_agg_t g;
+  memset(&g, 0, sizeof g);
+  g.ops = ops;
+  g.field = WN_FIELD_NONE;
+  g.weight = WN_FIELD_NONE;
+  g.column = (int)first.col;
+  char namebuf[256];
+  const char *fnname = ops->fn;
+  if (strcmp(fnname, "count") == 0) {
+    g.fn = WN_FN_COUNT;
+    if (nargs) return fail_at(ps, args[0].col, "count takes no argument");
+    snprintf(namebuf, sizeof namebuf, "count");
+  } else if (strcmp(fnname, "top_n") == 0) {
+    g.fn = WN_FN_TOP_N;
+    if (nargs < 2 || nargs > 3)
+      return fail_at(ps, nargs ? args[0].col : open_col,
+                     "top_n needs a field and a count: top_n(field, n) or top_n(field, n, "
+                     "weight_field)");
+    const tok_t *nt = &args[1];
+    uint32_t n = 0;
+    int ok = nt->len > 0 && nt->len <= 4;
+    for (size_t k = 0; ok && k < nt->len; k++) {
+      if (nt->p[k] < '0' || nt->p[k] > '9') ok = 0;
+      else n = n * 10 + (uint32_t)(nt->p[k] - '0');
+    }
+    if (!ok || n < 1 || n > WN_TOP_N_MAX)
+      return fail_at(ps, nt->col, "top_n: n must be an integer from 1 to %d, got '%.*s'",
+                     WN_TOP_N_MAX, (int)nt->len, nt->p);
+    g.n = n;
+    if ((g.field = field_of(ps, &args[0], 0, fnname)) < 0) goto oom;
+    if (nargs == 3 && (g.weight = field_of(ps, &args[2], 1, fnname)) < 0) goto oom;
+    snprintf(namebuf, sizeof namebuf, "top_%.*s", (int)(is_key_name(&args[0]) ? 3 : args[0].len),
+             is_key_name(&args[0]) ? "key" : args[0].p);
+  } else {
+    static const struct {
+      const char *name;
+      enum wn_fn fn;
+      int num;
+    } one[] = {{"sum", WN_FN_SUM, 1},           {"min", WN_FN_MIN, 1},
+               {"max", WN_FN_MAX, 1},           {"avg", WN_FN_AVG, 1},
+               {"distinct", WN_FN_DISTINCT, 0}, {"approx_distinct", WN_FN_APPROX_DISTINCT, 0}};
+    size_t k = 0;
+    while (strcmp(one[k].name, fnname) != 0) k++;
+    g.fn = one[k].fn;
+    if (nargs != 1)
+      return fail_at(ps, nargs ? args[1].col : open_col, "%s needs exactly one field: %s(field)",
+                     fnname, fnname);
+    if ((g.field = field_of(ps, &args[0], one[k].num, fnname)) < 0) goto oom;
+    snprintf(namebuf, sizeof namebuf, "%s_%.*s", fnname,
+             (int)(is_key_name(&args[0]) ? 3 : args[0].len),
+             is_key_name(&args[0]) ? "key" : args[0].p);
+  }
+  const char *name = namebuf;
+  size_t name_len = strlen(namebuf);
+  size_t name_col = first.col;
+  if (alias.len) {
+    name = alias.p;
+    name_len = alias.len;
+  }
+  static const char *const reserved[] = {"key", "window_start", "window_end", "timing"};
+  for (size_t r = 0; r < 4; r++)
+    if (strlen(reserved[r]) == name_len && memcmp(reserved[r], name, name_len) == 0)
+      return fail_at(ps, name_col,
+                     "output name '%.*s' is taken by the window's own fields (key, window_start, "
+                     "window_end, timing): give it another name, e.g. n=%s",
+                     (int)name_len, name, fnname);
+  for (size_t i = 0; i < a->n; i++)
+    if (strlen(a->v[i].name) == name_len && memcmp(a->v[i].name, name, name_len) == 0)
+      return fail_at(ps, name_col,
+                     "duplicate output name '%.*s' (name one of them: other_name=%s(...))",
+                     (int)name_len, name, fnname);
+  if (a->n == WN_AGGS_MAX)
+    return fail_at(ps, first.col, "too many aggregates (at most %d)", WN_AGGS_MAX);
+  g.name = strndup(name, name_len);
+  if (!g.name) goto oom;
+  wn_agg_t *v = realloc(a->v, (a->n + 1) * sizeof *v);
+  if (!v) {
+    free(g.name);
+    goto oom;
+  }
+  a->v = v;
+  a->v[a->n++] = g;
+  return 0;
+oom:
+  snprintf(ps->err, ps->errlen, "out of memory");
+  return -1;
+}
+
+int wn_parse_aggs(const char *text, wn_aggs_t *out, char *err, size_t errlen) {
+  memset(out, 0, sizeof *out);
+  pstate_t ps = {text ? text : "", 0, err, errlen, out};
+  skip_ws(&ps);
+  if (!ps.s[ps.i]) return fail_at(&ps, 1, "no aggregate given (e.g. \"count, sum(bytes)\")");
+  for (;;) {
+    if (parse_item(&ps) != 0) return -1;
+    skip_ws(&ps);
+    if (!ps.s[ps.i]) break;
+    if (ps.s[ps.i] != ',') {
+      char fb[8];
+      return fail_at(&ps, ps.i + 1, "expected ',' between aggregates, found %s",
+                     found(&ps, fb, sizeof fb));
+    }
+    ps.i++;
+  }
+  wn_aggs_finish(out);
+  return 0;
+}

@@ -1,0 +1,26 @@
+/*
+ * wn_parse.h - parse the window operator's `aggregate:` list, e.g.
+ *   "count, sum(bytes), views=top_n(product, 5, views), approx_distinct(dst)"
+ * into a wn_aggs_t. Pure: no host calls.
+ *
+ * Grammar (blanks allowed around every token):
+ *   list  := item (',' item)*
+ *   item  := [name '='] fn ['(' [arg (',' arg)*] ')']
+ *   name, fn, field := [A-Za-z0-9_$.@-]+ ; integer := [0-9]+
+ * `key` or `$key` as a field means the record key.
+ */
+#ifndef WN_PARSE_H
+#define WN_PARSE_H
+
+#include <stddef.h>
+
+#include "wn_agg.h"
+
+/**
+ * Parse `text` into *out (zeroed first; free it with wn_aggs_free, also on
+ * failure). Returns 0, or -1 with a message such as
+ * "column 12: unknown function 'mdian' (known: count, sum, ...)" in err.
+ */
+int wn_parse_aggs(const char *text, wn_aggs_t *out, char *err, size_t errlen);
+
+#endif
