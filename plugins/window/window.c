@@ -231,6 +231,7 @@ static pane_t *insert_pane(win_t *w, sl_ctx_t *ctx, size_t i, int64_t start, int
   pane_t *p = P(w, i);
   p->start = start;
   p->end = end;
+  p->id = 0; /* new_id scans every pane, this one too: 0 is never an id */
   p->id = new_id(w);
   p->flags = 0;
   wn_aggs_init(&w->aggs, ACC(p));

@@ -42,7 +42,7 @@ enum wn_fn {
   WN_FN_TOP_N
 };
 
-/** Field index meaning "the record key" (`key` or `$key` in the aggregate list). */
+/** Field index meaning "no field" (count; top_n without a weight). */
 #define WN_FIELD_NONE (-1)
 
 /** One input field of a record, as the aggregates see it. */
@@ -55,7 +55,7 @@ typedef struct wn_val {
 /** A field the aggregates read (deduplicated: sum(x), max(x) share one). */
 typedef struct wn_field {
   char *name;     /* owned; JSON field name, or NULL for the record key */
-  int is_key;     /* the record key */
+  int is_key;     /* the record key (`$key` in the aggregate list) */
   int need_num;   /* some aggregate needs a number (sum/min/max/avg f, top_n g) */
   int need_value; /* some aggregate needs a scalar value (distinct, approx_distinct, top_n f) */
   const char *first_user; /* function name of the first aggregate needing it (messages) */

@@ -64,10 +64,14 @@ static const char *found(pstate_t *ps, char *buf, size_t len) {
   return buf;
 }
 
-static int is_key_name(const tok_t *t) {
-  return (t->len == 3 && memcmp(t->p, "key", 3) == 0) ||
-         (t->len == 4 && memcmp(t->p, "$key", 4) == 0);
-}
+/* `$key` is the record key, as in key_by; every other name (`key` included) is
+ * a top-level field of the value. */
+static int is_key_name(const tok_t *t) { return t->len == 4 && memcmp(t->p, "$key", 4) == 0; }
+
+/* the field's part of a default output name: "key" for `$key` (sum($key) is
+ * sum_key, as sum(key) of a field "key" is), else the name as written */
+static int part_len(const tok_t *t) { return is_key_name(t) ? 3 : (int)t->len; }
+static const char *part_of(const tok_t *t) { return is_key_name(t) ? "key" : t->p; }
 
 /* index of the field named by t (added when new), or -1 (out of memory) */
 static int field_of(pstate_t *ps, const tok_t *t, int need_num, const char *fn) {
@@ -182,8 +186,7 @@ static int parse_item(pstate_t *ps) {
     g.n = n;
     if ((g.field = field_of(ps, &args[0], 0, fnname)) < 0) goto oom;
     if (nargs == 3 && (g.weight = field_of(ps, &args[2], 1, fnname)) < 0) goto oom;
-    snprintf(namebuf, sizeof namebuf, "top_%.*s", (int)(is_key_name(&args[0]) ? 3 : args[0].len),
-             is_key_name(&args[0]) ? "key" : args[0].p);
+    snprintf(namebuf, sizeof namebuf, "top_%.*s", part_len(&args[0]), part_of(&args[0]));
   } else {
     static const struct {
       const char *name;
@@ -199,9 +202,7 @@ static int parse_item(pstate_t *ps) {
       return fail_at(ps, nargs ? args[1].col : open_col, "%s needs exactly one field: %s(field)",
                      fnname, fnname);
     if ((g.field = field_of(ps, &args[0], one[k].num, fnname)) < 0) goto oom;
-    snprintf(namebuf, sizeof namebuf, "%s_%.*s", fnname,
-             (int)(is_key_name(&args[0]) ? 3 : args[0].len),
-             is_key_name(&args[0]) ? "key" : args[0].p);
+    snprintf(namebuf, sizeof namebuf, "%s_%.*s", fnname, part_len(&args[0]), part_of(&args[0]));
   }
   const char *name = namebuf;
   size_t name_len = strlen(namebuf);

@@ -7,7 +7,9 @@
  *   list  := item (',' item)*
  *   item  := [name '='] fn ['(' [arg (',' arg)*] ')']
  *   name, fn, field := [A-Za-z0-9_$.@-]+ ; integer := [0-9]+
- * `key` or `$key` as a field means the record key.
+ * `$key` as a field means the record key (as in key_by); any other name,
+ * `key` included, is a top-level field of the value (a JSON object). A
+ * default output name uses "key" for `$key`: sum($key) -> sum_key.
  */
 #ifndef WN_PARSE_H
 #define WN_PARSE_H

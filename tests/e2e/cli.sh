@@ -8,8 +8,10 @@
 #  - plugins: the built-in plugins and their operators; --describe of an
 #    operator (config keys, types, defaults), of a whole plugin, of an unknown
 #    name (exit 2);
-#  - graph: the quickstart plan as DOT (chained task, two count tasks, key_by
-#    edges; well-formed, and accepted by `dot` when installed); -o FILE;
+#  - graph: the quickstart plan as DOT (chained tasks clicks -> parse and
+#    top -> out, two views tasks, per_product; key_by edges into views and
+#    into top, rebalance edges into per_product; well-formed, and accepted by
+#    `dot` when installed); -o FILE;
 #  - run: tiny batches/channels/one worker give the same result as the
 #    defaults, and both equal an independent count of the generator's raw
 #    output; the summary (and -q without it); invalid DAG -> 2; a failing
@@ -205,13 +207,23 @@ head -n 1 plan.dot | grep -qF 'digraph "quickstart" {' || fail "graph: first lin
 [ "$(tail -n 1 plan.dot)" = "}" ] || fail "graph: the DOT text does not end with '}'"
 chain_task=$(grep -F 'clicks[0] -> parse[0]' plan.dot | sed -n 's/^ *\(t[0-9]*\) \[.*/\1/p')
 [ -n "$chain_task" ] || fail "graph: no task labelled with the chain 'clicks[0] -> parse[0]'"
-[ "$(grep -cE '^ *t[0-9]+ \[label=.*\\ncounts\[[01]\]"' plan.dot)" -eq 2 ] ||
-  fail "graph: expected two tasks counts[0] and counts[1]"
-count_tasks=$(grep -E '^ *t[0-9]+ \[label=.*\\ncounts\[[01]\]"' plan.dot | sed 's/^ *\(t[0-9]*\) .*/\1/' | sort)
+[ "$(grep -cE '^ *t[0-9]+ \[label=.*\\nviews\[[01]\]"' plan.dot)" -eq 2 ] ||
+  fail "graph: expected two tasks views[0] and views[1]"
+views_tasks=$(grep -E '^ *t[0-9]+ \[label=.*\\nviews\[[01]\]"' plan.dot | sed 's/^ *\(t[0-9]*\) .*/\1/' | sort)
+top_task=$(grep -F 'top[0] -> out[0]' plan.dot | sed -n 's/^ *\(t[0-9]*\) \[.*/\1/p')
+[ -n "$top_task" ] || fail "graph: no task labelled with the chain 'top[0] -> out[0]'"
+pp_task=$(grep -E '^ *t[0-9]+ \[label=.*\\nper_product\[0\]"' plan.dot | sed 's/^ *\(t[0-9]*\) .*/\1/')
+[ -n "$pp_task" ] || fail "graph: no task per_product[0]"
+[ "$(grep -cE '^ *t[0-9]+ \[label=' plan.dot)" -eq 5 ] || fail "graph: expected 5 tasks"
 keyby_targets=$(grep -E "^ *$chain_task -> t[0-9]+ \[label=\"key_by\"" plan.dot | sed 's/.*-> \(t[0-9]*\) .*/\1/' | sort)
-[ "$keyby_targets" = "$count_tasks" ] ||
-  fail "graph: key_by edges from $chain_task go to '$keyby_targets', expected the count tasks '$count_tasks'"
-[ "$(grep -c 'label="key_by"' plan.dot)" -eq 2 ] || fail "graph: expected exactly 2 key_by edges"
+[ "$keyby_targets" = "$views_tasks" ] ||
+  fail "graph: key_by edges from $chain_task go to '$keyby_targets', expected the views tasks '$views_tasks'"
+for t in $views_tasks; do # each views task: key_by to top, rebalance to per_product
+  grep -qE "^ *$t -> $top_task \[label=\"key_by\"" plan.dot || fail "graph: no key_by edge $t -> $top_task (top)"
+  grep -qE "^ *$t -> $pp_task \[label=\"rebalance\"" plan.dot || fail "graph: no rebalance edge $t -> $pp_task (per_product)"
+done
+[ "$(grep -c 'label="key_by"' plan.dot)" -eq 4 ] || fail "graph: expected exactly 4 key_by edges"
+[ "$(grep -c 'label="rebalance"' plan.dot)" -eq 2 ] || fail "graph: expected exactly 2 rebalance edges"
 # Structure: every edge joins declared tasks, braces balance.
 python3 - plan.dot <<'PY' || fail "graph: the DOT text is not well-formed"
 import re, sys
@@ -236,7 +248,7 @@ st 0 graph-o.out graph-o.err "$SLUICE" graph -o plan-o.dot "$QS"
 cmp -s plan.dot plan-o.dot || fail "graph -o FILE differs from the stdout output"
 # -w 1: every task placed on worker 0.
 st 0 plan-w1.dot /dev/null "$SLUICE" graph -w 1 "$QS"
-[ "$(grep -c '(worker 0)' plan-w1.dot)" -eq 4 ] || fail "graph -w 1: not all 4 tasks on worker 0"
+[ "$(grep -c '(worker 0)' plan-w1.dot)" -eq 5 ] || fail "graph -w 1: not all 5 tasks on worker 0"
 
 # ------------------------------------------------------------------ run
 cat > small.yaml <<'EOF'

@@ -4,8 +4,10 @@
 #
 #  1. The quickstart with its parse step in Lua (examples/quickstart/dag-lua.yaml:
 #     generator -> lua:parse_views.lua (sluice.json) -> key_by $key ->
-#     clicks:count_by_key x2 -> file_sink): the counts equal
-#     examples/quickstart/expected/counts.jsonl; and the Lua parse step's own
+#     window views x2 -> key_by window_start -> window top -> file_sinks):
+#     the views per product and minute and the top 5 of every minute equal
+#     examples/quickstart/expected/{views,top}.jsonl, and the views summed per
+#     product equal expected/counts.jsonl; and the Lua parse step's own
 #     output equals clicks:parse_views' record for record (key, ts, value as
 #     JSON). The same with process_batch behind a rebalance edge, parallelism
 #     2, keyed downstream by the JSON field product_id
@@ -40,11 +42,29 @@ sort "$SLUICE_SOURCE_DIR/examples/quickstart/expected/counts.jsonl" > expected.s
 QS="$SLUICE_SOURCE_DIR/examples/quickstart"
 st 0 /dev/null v.err "$SLUICE" validate "$QS/dag-lua.yaml"
 st 0 q.out q.err "$SLUICE" run "$QS/dag-lua.yaml"
-sort quickstart-counts.jsonl > q.sorted
-diff -u expected.sorted q.sorted > q.diff || { head -n 20 q.diff >&2; fail "quickstart with a Lua parse: counts differ from the expected output"; }
+for f in views top; do
+  sort "quickstart-$f.jsonl" > "q.$f.sorted"
+  diff -u "$QS/expected/$f.jsonl" "q.$f.sorted" > "q.$f.diff" ||
+    { head -n 20 "q.$f.diff" >&2; fail "quickstart with a Lua parse: quickstart-$f.jsonl differs from the expected output"; }
+done
+# The per-minute views, summed per product: the whole run's counts.
+python3 - q.views.sorted > q.sorted <<'PY'
+import json, sys
+n = {}
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    n[r["key"]] = n.get(r["key"], 0) + r["views"]
+for k in n:
+    print(json.dumps({"key": k, "count": n[k]}, separators=(",", ":")))
+PY
+sort -o q.sorted q.sorted
+diff -u expected.sorted q.sorted > q.diff || { head -n 20 q.diff >&2; fail "quickstart with a Lua parse: views per product differ from expected/counts.jsonl"; }
 views=$(python3 -c 'import json,sys; print(sum(json.loads(l)["count"] for l in open(sys.argv[1])))' expected.sorted)
+minutes=$(wc -l < q.top.sorted)
+products=$(wc -l < expected.sorted)
 row q.err parse 1 200000 "$views" 0 0
-row q.err counts 2 "$views" 100 0 0
+row q.err views 2 "$views" $((products * minutes)) 0 0
+row q.err top 1 $((products * minutes)) "$minutes" 0 0
 
 # The Lua parse step against clicks:parse_views, record for record.
 cat > cmp.yaml <<EOF

@@ -6,7 +6,8 @@
 # --errors-for-leak-kinds=definite --track-fds=no`: an invalid read/write, a
 # use of uninitialised memory or a definite leak turns the exit status into
 # 99. Runs and their expected status:
-#   - run of the quickstart DAG (count 5000)                      -> 0
+#   - run of the quickstart DAG (5000 clicks, 100 ms apart: 9
+#     minutes, so both windows fire 9 times)                       -> 0
 #   - validate of bad-input files (many errors, a YAML error,
 #     unknown plugins)                                              -> 2
 #   - run with on_error: dead_letter                                -> 0
@@ -56,14 +57,23 @@ vg() {
   return 0
 }
 
-# The quickstart with 5000 clicks.
-sed 's/count: 200000/count: 5000/' "$SLUICE_SOURCE_DIR/examples/quickstart/dag.yaml" > qs.yaml
-grep -q 'count: 5000' qs.yaml || fail "could not reduce the quickstart count (did examples/quickstart/dag.yaml change?)"
+# The quickstart with 5000 clicks, 100 ms of event time apart (500 s from a
+# whole minute: 9 one-minute windows per product, and 9 top-5 lines).
+sed -e 's/count: 200000/count: 5000/' -e 's/ts_step_ms: 3 }/ts_step_ms: 100 }/' \
+  "$SLUICE_SOURCE_DIR/examples/quickstart/dag.yaml" > qs.yaml
+grep -q 'count: 5000,.*ts_step_ms: 100 }' qs.yaml ||
+  fail "could not reduce the quickstart count and spread its clicks (did examples/quickstart/dag.yaml change?)"
 vg 0 qs run qs.yaml
-[ -s quickstart-counts.jsonl ] || fail "qs: no output"
+[ -s quickstart-views.jsonl ] && [ -s quickstart-top.jsonl ] || fail "qs: no output"
 views=$(awk '$1 == "parse" && NF == 6 { print $4 }' qs.err)
-total=$(awk -F'"count":' '{ s += $2 + 0 } END { print s + 0 }' quickstart-counts.jsonl)
-[ -n "$views" ] && [ "$total" -eq "$views" ] || fail "qs: counts sum to $total, parse emitted '$views'"
+total=$(awk -F'"views":' '{ s += $2 + 0 } END { print s + 0 }' quickstart-views.jsonl)
+[ -n "$views" ] && [ "$total" -eq "$views" ] || fail "qs: views sum to $total, parse emitted '$views'"
+minutes=$(sed 's/.*"window_start":\([0-9]*\),.*/\1/' quickstart-views.jsonl | sort -u | wc -l)
+[ "$minutes" -eq 9 ] || fail "qs: views in $minutes minutes, not 9"
+[ "$(wc -l < quickstart-top.jsonl)" -eq 9 ] || fail "qs: $(wc -l < quickstart-top.jsonl) top lines, not 9"
+[ "$(grep -o '{"value":"p[0-9]*","sum":[0-9]*}' quickstart-top.jsonl | wc -l)" -eq 45 ] ||
+  fail "qs: quickstart-top.jsonl does not hold 5 products per minute"
+[ "$(grep -c '^    counter late_records = 0$' qs.err)" -eq 2 ] || { cat qs.err >&2; fail "qs: a window counted late records"; }
 
 # validate on bad input: the errors are found, and the status is 2, not 99.
 mkdir -p bad

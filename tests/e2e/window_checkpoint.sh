@@ -18,7 +18,7 @@ if [ ! -x "$MODEL" ]; then
   MODEL=$PWD/window_model
 fi
 
-AGG='count, sum(v), min(v), max(v), avg(v), distinct(s), approx_distinct(s), top_n(s, 3), tw=top_n(s, 2, w), dk=distinct(key)'
+AGG='count, sum(v), min(v), max(v), avg(v), distinct(s), approx_distinct(s), top_n(s, 3), tw=top_n(s, 2, w), dk=distinct($key)'
 "$MODEL" gen 29 6000 9 200 3 1700000000000 > input.jsonl
 
 dag() { # FILE BACKEND PARALLELISM "WINDOW CONFIG"

@@ -25,7 +25,7 @@ if [ ! -x "$MODEL" ]; then
   MODEL=$PWD/window_model
 fi
 
-AGG='count, sum(v), min(v), max(v), avg(v), distinct(s), approx_distinct(s), top_n(s, 3), tw=top_n(s, 2, w), dk=distinct(key)'
+AGG='count, sum(v), min(v), max(v), avg(v), distinct(s), approx_distinct(s), top_n(s, 3), tw=top_n(s, 2, w), dk=distinct($key)'
 
 # check NAME "WINDOW CONFIG" MODEL ARGS...
 check() {

@@ -15,7 +15,7 @@ if [ ! -x "$MODEL" ]; then
   MODEL=$PWD/window_model
 fi
 
-AGG='count, sum(v), min(v), max(v), avg(v), distinct(s), approx_distinct(s), top_n(s, 3), tw=top_n(s, 2, w), dk=distinct(key)'
+AGG='count, sum(v), min(v), max(v), avg(v), distinct(s), approx_distinct(s), top_n(s, 3), tw=top_n(s, 2, w), dk=distinct($key)'
 "$MODEL" gen 17 3000 11 300 5 1700000000000 > input.jsonl
 N=$(wc -l < input.jsonl)
 

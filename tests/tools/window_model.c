@@ -15,7 +15,7 @@
  *     The lines the window operator must emit (in no particular order) for
  *       aggregate: "count, sum(v), min(v), max(v), avg(v), distinct(s),
  *                   approx_distinct(s), top_n(s, 3), tw=top_n(s, 2, w),
- *                   dk=distinct(key)"
+ *                   dk=distinct($key)"
  *     with no lateness and no early firing, when no record is late: every
  *     window with records gives exactly one "on_time" result. Windows are
  *     computed offline, the simple way (every record into every window it

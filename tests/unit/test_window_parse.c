@@ -1,6 +1,7 @@
 /* The window plugin's aggregate list parser (plugins/window/wn_parse.c):
- * default and aliased output names, shared fields, `key`, the accumulator
- * layout, and errors with their column in the string. */
+ * default and aliased output names, shared fields, `$key` (the record key)
+ * and `key` (a field), the accumulator layout, and errors with their column in
+ * the string. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,9 +56,11 @@ static void parses_the_full_list(void **st) {
 }
 
 static void key_field_and_layout_fingerprint(void **st) {
-  wn_aggs_t a, b, c;
+  wn_aggs_t a, b, c, d;
   char err[256];
-  assert_int_equal(wn_parse_aggs("distinct(key), top_n($key, 2), sum(key)", &a, err, sizeof err), 0);
+  /* `$key` is the record key (as in key_by), shared by all three */
+  assert_int_equal(wn_parse_aggs("distinct($key), top_n($key, 2), sum($key)", &a, err, sizeof err),
+                   0);
   assert_int_equal(a.nfields, 1);
   assert_true(a.fields[0].is_key);
   assert_null(a.fields[0].name);
@@ -67,13 +70,28 @@ static void key_field_and_layout_fingerprint(void **st) {
   assert_string_equal(a.v[2].name, "sum_key");
   /* same functions, other names: same layout; another function: another */
   assert_int_equal(wn_parse_aggs("x=distinct(y), top_n(z, 9), sum(w)", &b, err, sizeof err), 0);
-  assert_int_equal(wn_parse_aggs("distinct(key), top_n($key, 2, q), sum(key)", &c, err, sizeof err),
+  assert_int_equal(wn_parse_aggs("distinct($key), top_n($key, 2, q), sum($key)", &c, err, sizeof err),
                    0);
   assert_int_equal(a.layout, b.layout);
   assert_int_not_equal(a.layout, c.layout);
+  /* plain `key` is the JSON field "key", like any other name: a field of its
+   * own beside the record key; its default names collide with $key's */
+  assert_int_equal(wn_parse_aggs("top_n(key, 5, views), dk=distinct($key), sum(key)", &d, err,
+                                 sizeof err),
+                   0);
+  assert_int_equal(d.nfields, 3);
+  assert_false(d.fields[d.v[0].field].is_key);
+  assert_string_equal(d.fields[d.v[0].field].name, "key");
+  assert_string_equal(d.v[0].name, "top_key");
+  assert_true(d.fields[d.v[1].field].is_key);
+  assert_null(d.fields[d.v[1].field].name);
+  assert_int_equal(d.v[2].field, d.v[0].field);
+  assert_string_equal(d.v[2].name, "sum_key");
+  assert_true(d.fields[d.v[0].field].need_num && d.fields[d.v[0].field].need_value);
   wn_aggs_free(&a);
   wn_aggs_free(&b);
   wn_aggs_free(&c);
+  wn_aggs_free(&d);
 }
 
 static void expect_error(const char *text, const char *want) {
@@ -112,6 +130,7 @@ static void errors_name_the_column(void **st) {
   expect_error("max(x), max_x=min(x)", "column 9: duplicate output name 'max_x'");
   expect_error("timing=count", "column 1: output name 'timing' is taken by the window's own fields");
   expect_error("key=count", "output name 'key' is taken");
+  expect_error("top_n(key, 2), top_n($key, 2)", "column 16: duplicate output name 'top_key'");
   expect_error("n=", "column 3: expected a function after 'n=', found the end");
   expect_error("count; sum(x)", "column 6: expected ',' between aggregates, found ';'");
 }
