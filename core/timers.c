@@ -25,8 +25,17 @@ typedef struct timer_slot {
   } key;
 } timer_slot_t;
 
+/* A heap entry carries its ordering key, so that sifting compares within
+ * the heap array instead of chasing each entry's slot (a cache miss per
+ * level once the queue is large). */
+typedef struct heap_item {
+  int64_t ts;
+  uint64_t order;
+  uint32_t slot;
+} heap_item_t;
+
 typedef struct timer_heap {
-  uint32_t *items; /* slot indices */
+  heap_item_t *items;
   uint32_t n, cap;
 } timer_heap_t;
 
@@ -74,54 +83,54 @@ void sl_timers_free(sl_timers_t *q) {
 
 /* ---------------------------------------------------------------- heap */
 
-static inline int slot_before(const sl_timers_t *q, uint32_t a, uint32_t b) {
-  const timer_slot_t *x = &q->slots[a], *y = &q->slots[b];
+static inline int item_before(const heap_item_t *x, const heap_item_t *y) {
   return x->ts < y->ts || (x->ts == y->ts && x->order < y->order);
 }
 
-static inline void heap_place(sl_timers_t *q, timer_heap_t *h, uint32_t pos, uint32_t slot) {
-  h->items[pos] = slot;
-  q->slots[slot].heap_pos = pos;
+static inline void heap_place(sl_timers_t *q, timer_heap_t *h, uint32_t pos, heap_item_t it) {
+  h->items[pos] = it;
+  q->slots[it.slot].heap_pos = pos;
 }
 
 static void heap_up(sl_timers_t *q, timer_heap_t *h, uint32_t pos) {
-  uint32_t slot = h->items[pos];
+  heap_item_t it = h->items[pos];
   while (pos > 0) {
     uint32_t parent = (pos - 1) / 2;
-    if (!slot_before(q, slot, h->items[parent])) break;
+    if (!item_before(&it, &h->items[parent])) break;
     heap_place(q, h, pos, h->items[parent]);
     pos = parent;
   }
-  heap_place(q, h, pos, slot);
+  heap_place(q, h, pos, it);
 }
 
 static void heap_down(sl_timers_t *q, timer_heap_t *h, uint32_t pos) {
-  uint32_t slot = h->items[pos];
+  heap_item_t it = h->items[pos];
   for (;;) {
     uint32_t c = 2 * pos + 1;
     if (c >= h->n) break;
-    if (c + 1 < h->n && slot_before(q, h->items[c + 1], h->items[c])) c++;
-    if (!slot_before(q, h->items[c], slot)) break;
+    if (c + 1 < h->n && item_before(&h->items[c + 1], &h->items[c])) c++;
+    if (!item_before(&h->items[c], &it)) break;
     heap_place(q, h, pos, h->items[c]);
     pos = c;
   }
-  heap_place(q, h, pos, slot);
+  heap_place(q, h, pos, it);
 }
 
 static void heap_push(sl_timers_t *q, timer_heap_t *h, uint32_t slot) {
   if (h->n == h->cap) {
     h->cap = h->cap ? h->cap * 2 : 64;
-    h->items = sl_xrealloc(h->items, h->cap * sizeof(uint32_t));
+    h->items = sl_xrealloc(h->items, h->cap * sizeof(heap_item_t));
   }
-  h->items[h->n] = slot;
+  const timer_slot_t *t = &q->slots[slot];
+  h->items[h->n] = (heap_item_t){t->ts, t->order, slot};
   heap_up(q, h, h->n++);
 }
 
 static void heap_remove_at(sl_timers_t *q, timer_heap_t *h, uint32_t pos) {
-  uint32_t last = h->items[--h->n];
+  heap_item_t last = h->items[--h->n];
   if (pos == h->n) return;
   heap_place(q, h, pos, last);
-  if (pos > 0 && slot_before(q, last, h->items[(pos - 1) / 2]))
+  if (pos > 0 && item_before(&last, &h->items[(pos - 1) / 2]))
     heap_up(q, h, pos);
   else
     heap_down(q, h, pos);
@@ -248,17 +257,16 @@ int sl_timers_remove(sl_timers_t *q, sl_time_domain_t domain, int64_t ts, const 
 
 int64_t sl_timers_peek(const sl_timers_t *q, sl_time_domain_t domain) {
   const timer_heap_t *h = &q->heap[dom_index(domain)];
-  return h->n ? q->slots[h->items[0]].ts : SL_TS_MAX;
+  return h->n ? h->items[0].ts : SL_TS_MAX;
 }
 
 int sl_timers_pop(sl_timers_t *q, sl_time_domain_t domain, int64_t limit, int64_t *ts,
                   const void **key, size_t *len) {
   int dom = dom_index(domain);
   timer_heap_t *h = &q->heap[dom];
-  if (!h->n) return 0;
-  uint32_t s = h->items[0];
+  if (!h->n || h->items[0].ts > limit) return 0;
+  uint32_t s = h->items[0].slot;
   timer_slot_t *t = &q->slots[s];
-  if (t->ts > limit) return 0;
   if (t->key_len > q->scratch_cap) {
     q->scratch_cap = t->key_len < 64 ? 64 : t->key_len;
     q->scratch = sl_xrealloc(q->scratch, q->scratch_cap);
