@@ -23,6 +23,8 @@
 #include "summary.h"
 #include "util.h"
 
+#include "bench_host.h"
+
 /* ------------------------------------------------------ the engine */
 
 static double run_engine(uint64_t records, int workers, int par, int batch, uint64_t *sink_in) {
@@ -66,27 +68,16 @@ static double run_engine(uint64_t records, int workers, int par, int batch, uint
 
 /* ------------------------------------------- the hand-written loop */
 
-/* A minimal host: each stage's emit calls the next stage directly. */
+/* Each stage's emit calls the next stage directly (bench_host.h has the rest). */
 typedef struct stage {
-  sl_ctx_head_t head; /* first: the SDK finds the function table here */
-  const sl_operator_t *op;
+  bench_stage_t base; /* first: the plugin's ctx */
   void *state;
   struct stage *next;
-  const char *const *config; /* key, value, key, value, ..., NULL */
-  int extract_key;           /* set the record key from product_id before calling next */
+  int extract_key; /* set the record key from product_id before calling next */
   uint64_t seen;
 } stage_t;
 
-static const char *stage_config(sl_ctx_t *ctx, const char *key) {
-  stage_t *s = (stage_t *)(void *)ctx;
-  for (const char *const *c = s->config; c && *c; c += 2)
-    if (strcmp(c[0], key) == 0) return c[1];
-  for (size_t i = 0; i < s->op->config_count; i++)
-    if (strcmp(s->op->config[i].name, key) == 0) return s->op->config[i].default_value;
-  return NULL;
-}
-
-static int fake_emit(sl_ctx_t *ctx, int port, const sl_record_t *rec) {
+static int stage_emit(sl_ctx_t *ctx, int port, const sl_record_t *rec) {
   stage_t *s = (stage_t *)(void *)ctx;
   stage_t *n = s->next;
   if (!n) return 0;
@@ -98,78 +89,13 @@ static int fake_emit(sl_ctx_t *ctx, int port, const sl_record_t *rec) {
       keyed.key = v.ptr;
       keyed.key_len = v.len;
     }
-    return n->op->process((sl_ctx_t *)n, n->state, &keyed);
+    return n->base.op->process((sl_ctx_t *)n, n->state, &keyed);
   }
-  return n->op ? n->op->process((sl_ctx_t *)n, n->state, rec) : 0;
+  return n->base.op ? n->base.op->process((sl_ctx_t *)n, n->state, rec) : 0;
 }
-static int fake_port(sl_ctx_t *ctx, const char *name) { return name && *name ? 1 : 0; }
-static uint32_t fake_budget(sl_ctx_t *ctx) { return 1024; }
-static void fake_logv(sl_ctx_t *ctx, sl_log_level_t l, const char *fmt, va_list ap) {}
-static void fake_set_error(sl_ctx_t *ctx, const char *fmt, va_list ap) {}
-static sl_counter_t fake_counter_storage[64];
-static int fake_counter_next;
-static sl_counter_t *fake_counter(sl_ctx_t *ctx, const char *name) {
-  return &fake_counter_storage[fake_counter_next++ % 64];
-}
-/* The generator asks, in open(), whether the job resumed from a checkpoint. */
-static uint64_t fake_checkpoint_restored(sl_ctx_t *ctx) { return 0; }
-static int fake_op_state_get(sl_ctx_t *ctx, const char *name, sl_bytes_t *out) {
-  return SL_ENOTFOUND;
-}
-static const char *fake_config_string(sl_ctx_t *ctx, const char *key) { return stage_config(ctx, key); }
-static int64_t fake_config_int(sl_ctx_t *ctx, const char *key) {
-  const char *v = stage_config(ctx, key);
-  return v ? strtoll(v, NULL, 10) : 0;
-}
-static double fake_config_double(sl_ctx_t *ctx, const char *key) {
-  const char *v = stage_config(ctx, key);
-  return v ? strtod(v, NULL) : 0;
-}
-static int fake_config_bool(sl_ctx_t *ctx, const char *key) {
-  const char *v = stage_config(ctx, key);
-  return v && strcmp(v, "true") == 0;
-}
-static int64_t fake_config_duration(sl_ctx_t *ctx, const char *key) { return fake_config_int(ctx, key); }
-static const char *fake_node_name(sl_ctx_t *ctx) { return "baseline"; }
-static uint32_t fake_task_index(sl_ctx_t *ctx) { return 0; }
-static uint32_t fake_parallelism(sl_ctx_t *ctx) { return 1; }
-static int fake_stopping(sl_ctx_t *ctx) { return 0; }
-static int64_t fake_now_ms(sl_ctx_t *ctx) { return sl_wall_ms(); }
-static void fake_failv(sl_ctx_t *ctx, const char *fmt, va_list ap) {
-  vfprintf(stderr, fmt, ap);
-  exit(1);
-}
+static uint32_t stage_budget(sl_ctx_t *ctx) { return 1024; }
 
-static const sl_host_api_t fake_host = {
-    .abi_major = SL_ABI_MAJOR,
-    .abi_minor = SL_ABI_MINOR,
-    .struct_size = sizeof(sl_host_api_t),
-    .emit = fake_emit,
-    .port = fake_port,
-    .budget = fake_budget,
-    .logv = fake_logv,
-    .set_error = fake_set_error,
-    .counter = fake_counter,
-    .config_string = fake_config_string,
-    .config_int = fake_config_int,
-    .config_double = fake_config_double,
-    .config_bool = fake_config_bool,
-    .config_duration_ms = fake_config_duration,
-    .node_name = fake_node_name,
-    .task_index = fake_task_index,
-    .parallelism = fake_parallelism,
-    .stopping = fake_stopping,
-    .now_ms = fake_now_ms,
-    .json_get = sl_json_scan_get,
-    .strerror = sl_error_text,
-    .failv = fake_failv,
-    .operator_arg = NULL,
-    .dag_dir = NULL,
-    .config_count = NULL,
-    .config_at = NULL,
-    .op_state_get = fake_op_state_get,
-    .checkpoint_restored = fake_checkpoint_restored,
-};
+static const sl_host_api_t stage_host = BENCH_HOST_API(stage_emit, stage_budget);
 
 static const sl_operator_t *find_op(sl_registry_t *reg, const char *use) {
   char err[512];
@@ -187,25 +113,25 @@ static double run_baseline(uint64_t records, uint64_t *count_in) {
   char count_text[32];
   snprintf(count_text, sizeof(count_text), "%llu", (unsigned long long)records);
   const char *gen_cfg[] = {"kind", "clicks", "count", count_text, "seed", "7", NULL};
-  stage_t sink = {{&fake_host}, NULL, NULL, NULL, NULL, 0, 0};
-  stage_t count = {{&fake_host}, find_op(reg, "clicks:count_by_key"), NULL, &sink, NULL, 1, 0};
-  stage_t map = {{&fake_host}, find_op(reg, "clicks:add_field"), NULL, &count, NULL, 0, 0};
-  stage_t gen = {{&fake_host}, find_op(reg, "generator"), NULL, &map, gen_cfg, 0, 0};
+  stage_t sink = {{{&stage_host}, NULL, NULL}, NULL, NULL, 0, 0};
+  stage_t count = {{{&stage_host}, find_op(reg, "clicks:count_by_key"), NULL}, NULL, &sink, 1, 0};
+  stage_t map = {{{&stage_host}, find_op(reg, "clicks:add_field"), NULL}, NULL, &count, 0, 0};
+  stage_t gen = {{{&stage_host}, find_op(reg, "generator"), gen_cfg}, NULL, &map, 0, 0};
   stage_t *stages[] = {&gen, &map, &count};
   char err[512];
   for (int i = 0; i < 3; i++)
-    if (stages[i]->op->open && stages[i]->op->open((sl_ctx_t *)stages[i], &stages[i]->state, err, sizeof(err)) != 0) {
+    if (stages[i]->base.op->open && stages[i]->base.op->open((sl_ctx_t *)stages[i], &stages[i]->state, err, sizeof(err)) != 0) {
       fprintf(stderr, "bench: open failed: %s\n", err);
       exit(1);
     }
   uint64_t t0 = sl_mono_ns();
-  while (gen.op->poll((sl_ctx_t *)&gen, gen.state) != SL_DONE) {
+  while (gen.base.op->poll((sl_ctx_t *)&gen, gen.state) != SL_DONE) {
   }
   for (int i = 0; i < 3; i++)
-    if (stages[i]->op->on_end) stages[i]->op->on_end((sl_ctx_t *)stages[i], stages[i]->state);
+    if (stages[i]->base.op->on_end) stages[i]->base.op->on_end((sl_ctx_t *)stages[i], stages[i]->state);
   uint64_t t1 = sl_mono_ns();
   for (int i = 0; i < 3; i++)
-    if (stages[i]->op->close) stages[i]->op->close(stages[i]->state);
+    if (stages[i]->base.op->close) stages[i]->base.op->close(stages[i]->state);
   *count_in = count.seen;
   sl_registry_free(reg);
   return (double)(t1 - t0) / 1e9;

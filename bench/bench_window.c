@@ -38,6 +38,8 @@
 #include "summary.h"
 #include "util.h"
 
+#include "bench_host.h"
+
 #define TS_STEP_MS 1 /* event time between records: 1000 events per second of event time */
 
 typedef struct bcase {
@@ -274,84 +276,9 @@ static int loop_emit(sl_ctx_t *ctx, int port, const sl_record_t *rec) {
   return 0;
 }
 
-/* A minimal host for the generator: emit goes to loop_emit. */
-typedef struct stage {
-  sl_ctx_head_t head; /* first: the SDK finds the function table here */
-  const char *const *config;
-  const sl_operator_t *op;
-} stage_t;
-
-static const char *stage_config(sl_ctx_t *ctx, const char *key) {
-  stage_t *s = (stage_t *)(void *)ctx;
-  for (const char *const *c = s->config; c && *c; c += 2)
-    if (strcmp(c[0], key) == 0) return c[1];
-  for (size_t i = 0; i < s->op->config_count; i++)
-    if (strcmp(s->op->config[i].name, key) == 0) return s->op->config[i].default_value;
-  return NULL;
-}
-static int fake_port(sl_ctx_t *ctx, const char *name) { return name && *name ? 1 : 0; }
-static uint32_t fake_budget(sl_ctx_t *ctx) { return 256; }
-static void fake_logv(sl_ctx_t *ctx, sl_log_level_t l, const char *fmt, va_list ap) {}
-static void fake_set_error(sl_ctx_t *ctx, const char *fmt, va_list ap) {}
-static sl_counter_t fake_counter_storage[64];
-static int fake_counter_next;
-static sl_counter_t *fake_counter(sl_ctx_t *ctx, const char *name) {
-  return &fake_counter_storage[fake_counter_next++ % 64];
-}
-static const char *fake_config_string(sl_ctx_t *ctx, const char *key) { return stage_config(ctx, key); }
-static int64_t fake_config_int(sl_ctx_t *ctx, const char *key) {
-  const char *v = stage_config(ctx, key);
-  return v ? strtoll(v, NULL, 10) : 0;
-}
-static double fake_config_double(sl_ctx_t *ctx, const char *key) {
-  const char *v = stage_config(ctx, key);
-  return v ? strtod(v, NULL) : 0;
-}
-static int fake_config_bool(sl_ctx_t *ctx, const char *key) {
-  const char *v = stage_config(ctx, key);
-  return v && strcmp(v, "true") == 0;
-}
-static int64_t fake_config_duration(sl_ctx_t *ctx, const char *key) { return fake_config_int(ctx, key); }
-static const char *fake_node_name(sl_ctx_t *ctx) { return "baseline"; }
-static uint32_t fake_task_index(sl_ctx_t *ctx) { return 0; }
-static uint32_t fake_parallelism(sl_ctx_t *ctx) { return 1; }
-static int fake_stopping(sl_ctx_t *ctx) { return 0; }
-static int64_t fake_now_ms(sl_ctx_t *ctx) { return sl_wall_ms(); }
-static uint64_t fake_restored(sl_ctx_t *ctx) { return 0; } /* a fresh start */
-static void fake_failv(sl_ctx_t *ctx, const char *fmt, va_list ap) {
-  vfprintf(stderr, fmt, ap);
-  exit(1);
-}
-
-static const sl_host_api_t fake_host = {
-    .abi_major = SL_ABI_MAJOR,
-    .abi_minor = SL_ABI_MINOR,
-    .struct_size = sizeof(sl_host_api_t),
-    .emit = loop_emit,
-    .port = fake_port,
-    .budget = fake_budget,
-    .logv = fake_logv,
-    .set_error = fake_set_error,
-    .counter = fake_counter,
-    .config_string = fake_config_string,
-    .config_int = fake_config_int,
-    .config_double = fake_config_double,
-    .config_bool = fake_config_bool,
-    .config_duration_ms = fake_config_duration,
-    .node_name = fake_node_name,
-    .task_index = fake_task_index,
-    .parallelism = fake_parallelism,
-    .stopping = fake_stopping,
-    .now_ms = fake_now_ms,
-    .json_get = sl_json_scan_get,
-    .strerror = sl_error_text,
-    .failv = fake_failv,
-    .operator_arg = NULL,
-    .dag_dir = NULL,
-    .config_count = NULL,
-    .config_at = NULL,
-    .checkpoint_restored = fake_restored,
-};
+/* The generator's host (bench_host.h): emit goes to loop_emit. */
+static uint32_t loop_budget(sl_ctx_t *ctx) { return 256; }
+static const sl_host_api_t loop_host = BENCH_HOST_API(loop_emit, loop_budget);
 
 static void run_baseline(const bcase_t *c, uint64_t records, uint64_t users, figures_t *out) {
   sl_registry_t *reg = sl_registry_new();
@@ -368,7 +295,7 @@ static void run_baseline(const bcase_t *c, uint64_t records, uint64_t users, fig
   snprintf(step_text, sizeof(step_text), "%d", TS_STEP_MS);
   const char *gen_cfg[] = {"kind",  "clicks",   "count",      count_text, "seed", "7",
                            "users", users_text, "ts_step_ms", step_text,  NULL};
-  stage_t gen = {{&fake_host}, gen_cfg, op};
+  bench_stage_t gen = {{&loop_host}, op, gen_cfg};
   void *gstate = NULL;
   if (op->open && op->open((sl_ctx_t *)&gen, &gstate, err, sizeof(err)) != 0) {
     fprintf(stderr, "bench: generator open failed: %s\n", err);

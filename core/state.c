@@ -15,6 +15,13 @@ uint32_t sl_key_group_of(const void *key, size_t len, uint32_t max_key_groups) {
   return (uint32_t)(XXH3_64bits(key, len) % max_key_groups);
 }
 
+const char *sl_state_kind_name(uint32_t kind) {
+  return kind == SL_STATE_VALUE  ? "value"
+         : kind == SL_STATE_LIST ? "list"
+         : kind == SL_STATE_MAP  ? "map"
+                                 : "?";
+}
+
 const char *sl_keyed_state_backend(const sl_keyed_state_t *ks) {
   return ks ? ks->ops->name : "none";
 }

@@ -110,6 +110,9 @@ struct sl_state_snapshot {
   const sl_state_snapshot_ops_t *ops;
 };
 
+/** "value", "list", "map" (or "?"), for messages. */
+const char *sl_state_kind_name(uint32_t kind);
+
 /** The key group of a key (same function as the key_by router). */
 uint32_t sl_key_group_of(const void *key, size_t len, uint32_t max_key_groups);
 

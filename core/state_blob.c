@@ -7,6 +7,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "state.h"
+
 int sl_blob_fail(sl_blob_rd_t *r, const char *fmt, ...) {
   if (r->err && r->errlen) {
     va_list ap;
@@ -212,4 +214,13 @@ int sl_blob_parse(const sl_blob_reader_t *rd, const unsigned char *data, size_t 
   }
   free(rs);
   return rc;
+}
+
+int sl_blob_check_kind(sl_blob_rd_t *r, const sl_blob_state_t *st, const struct sl_state *have,
+                       bool declared) {
+  if (!have || (uint32_t)have->kind == st->kind) return 0;
+  return sl_blob_fail(r, "state '%.*s' is a %s state in this snapshot but a %s state %s",
+                      (int)st->nlen, (const char *)st->name, sl_state_kind_name(st->kind),
+                      sl_state_kind_name(have->kind),
+                      declared ? "as declared" : "in a snapshot restored before");
 }

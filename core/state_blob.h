@@ -46,6 +46,15 @@ typedef struct sl_blob_state {
   struct sl_state *bound; /* set by the backend when applying */
 } sl_blob_state_t;
 
+/**
+ * The check every backend's state callback starts with: a snapshot state
+ * whose name the instance already has (`have`, NULL = none) must have its
+ * kind. `declared`: `have` was declared (else it came from an earlier
+ * restore). 0, or -1 after sl_blob_fail.
+ */
+int sl_blob_check_kind(sl_blob_rd_t *r, const sl_blob_state_t *st, const struct sl_state *have,
+                       bool declared);
+
 typedef struct sl_blob_reader {
   uint32_t max_kg, kg_begin, kg_end;
   void *ctx;

@@ -1033,11 +1033,6 @@ static void mem_free(sl_keyed_state_t *base_) {
   free(ks);
 }
 
-static const char *kind_name(uint32_t k) {
-  return k == SL_STATE_VALUE ? "value" : k == SL_STATE_LIST ? "list" : k == SL_STATE_MAP ? "map"
-                                                                                        : "?";
-}
-
 static struct sl_state *find_state(const mem_ks_t *ks, const char *name, size_t len) {
   for (uint32_t i = 0; i < ks->nstates; i++)
     if (strlen(ks->states[i]->name) == len && memcmp(ks->states[i]->name, name, len) == 0)
@@ -1090,9 +1085,9 @@ static sl_state_t *mem_declare(sl_keyed_state_t *base_, const char *name, sl_sta
     if (st->kind != kind) {
       if (err && errlen)
         snprintf(err, errlen, "state '%s' is a %s state %s, not a %s state", name,
-                 kind_name(st->kind),
+                 sl_state_kind_name(st->kind),
                  ks->declared[st->id] ? "(declared earlier)" : "in the restored checkpoint",
-                 kind_name(kind));
+                 sl_state_kind_name(kind));
       return NULL;
     }
     st->ttl_ms = ttl_ms;
@@ -1506,7 +1501,7 @@ static int parse_entry(mem_ks_t *ks, sl_blob_rd_t *r, const sl_blob_state_t *rs,
     if ((r->end - r->pos) / min < count) {
       sl_blob_fail(r, "keyed state snapshot corrupt: %s count %u at byte %zu does not fit in the %zu "
                  "bytes left in %s",
-              kind_name(kind), count, cat, r->end - r->pos, r->scope);
+              sl_state_kind_name(kind), count, cat, r->end - r->pos, r->scope);
       goto fail;
     }
     for (uint32_t k = 0; k < count; k++) {
@@ -1542,11 +1537,7 @@ static int blob_state(void *ctx, sl_blob_rd_t *r, uint32_t i, sl_blob_state_t *s
   mem_ks_t *ks = ctx;
   (void)at;
   struct sl_state *have = find_state(ks, (const char *)st->name, st->nlen);
-  if (have && (uint32_t)have->kind != st->kind)
-    return sl_blob_fail(r, "state '%.*s' is a %s state in this snapshot but a %s state %s",
-                        (int)st->nlen, (const char *)st->name, kind_name(st->kind),
-                        kind_name(have->kind),
-                        ks->declared[have->id] ? "as declared" : "in a snapshot restored before");
+  if (sl_blob_check_kind(r, st, have, have && ks->declared[have->id]) != 0) return -1;
   if (apply) {
     if (!have && ks->nstates >= MAX_STATES)
       return sl_blob_fail(r, "more than %u keyed states", MAX_STATES);

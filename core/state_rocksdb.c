@@ -679,13 +679,6 @@ static const sl_state_snapshot_ops_t rdb_snap_ops;
 
 #define KS(b) ((rks_t *)(b))
 
-static const char *kind_name(uint32_t k) {
-  return k == SL_STATE_VALUE  ? "value"
-         : k == SL_STATE_LIST ? "list"
-         : k == SL_STATE_MAP  ? "map"
-                              : "?";
-}
-
 /* A RocksDB error on the hot path: SL_EIO, logged once per instance. */
 static __attribute__((noinline)) int db_error(rks_t *ks, const char *what, char *e) {
   if (!ks->logged_error) {
@@ -866,9 +859,9 @@ static sl_state_t *r_declare(sl_keyed_state_t *b, const char *name, sl_state_kin
   struct sl_state *st = find_state(ks, name, len);
   if (st) {
     if (st->kind != kind) {
-      fail(err, errlen, "state '%s' is a %s state %s, not a %s state", name, kind_name(st->kind),
+      fail(err, errlen, "state '%s' is a %s state %s, not a %s state", name, sl_state_kind_name(st->kind),
            ks->declared[st->id] ? "(declared earlier)" : "in the restored checkpoint",
-           kind_name(kind));
+           sl_state_kind_name(kind));
       return NULL;
     }
     ks->declared[st->id] = true;
@@ -2063,7 +2056,7 @@ static int parse_entry(rks_t *ks, sl_blob_rd_t *r, const sl_blob_state_t *rs, ui
     return sl_blob_fail(r,
                    "keyed state snapshot corrupt: %s count %u at byte %zu does not fit in the "
                    "%zu bytes left in %s",
-                   kind_name(kind), count, cat, r->end - r->pos, r->scope);
+                   sl_state_kind_name(kind), count, cat, r->end - r->pos, r->scope);
   if (apply && count > 0) {
     /* The same (state, key) restored again (from another snapshot; one
      * snapshot holds each once): the last one wins. */
@@ -2102,11 +2095,7 @@ static int blob_state(void *ctx, sl_blob_rd_t *r, uint32_t i, sl_blob_state_t *s
   rks_t *ks = ctx;
   (void)at;
   struct sl_state *have = find_state(ks, (const char *)st->name, st->nlen);
-  if (have && (uint32_t)have->kind != st->kind)
-    return sl_blob_fail(r, "state '%.*s' is a %s state in this snapshot but a %s state %s",
-                        (int)st->nlen, (const char *)st->name, kind_name(st->kind),
-                        kind_name(have->kind),
-                        ks->declared[have->id] ? "as declared" : "in a snapshot restored before");
+  if (sl_blob_check_kind(r, st, have, have && ks->declared[have->id]) != 0) return -1;
   if (apply) {
     if (have) {
       st->bound = have;
@@ -2291,7 +2280,7 @@ static int r_restore_dir(sl_keyed_state_t *b, const char *dir, uint32_t sb, uint
     struct sl_state *have = find_state(ks, m.states[i].name, strlen(m.states[i].name));
     if (have && (uint32_t)have->kind != m.states[i].kind) {
       fail(err, errlen, "state '%s' is a %s state in %s but a %s state %s", m.states[i].name,
-           kind_name(m.states[i].kind), dir, kind_name(have->kind),
+           sl_state_kind_name(m.states[i].kind), dir, sl_state_kind_name(have->kind),
            ks->declared[have->id] ? "as declared" : "in a snapshot restored before");
       goto out;
     }
