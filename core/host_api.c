@@ -4,6 +4,7 @@
  * the operator instance itself (its first member is the table pointer).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -180,6 +181,32 @@ static int host_config_at(sl_ctx_t *ctx, size_t i, sl_config_entry_t *out) {
   return 0;
 }
 
+static const sl_aggregate_t *host_aggregate_find(sl_ctx_t *ctx, const char *ref, const char **arg,
+                                                 char *errbuf, size_t errlen) {
+  sl_op_instance_t *inst = INST(ctx);
+  if (arg) *arg = NULL;
+  if (!errbuf || !errlen) return NULL;
+  if (!inst->in_open) {
+    snprintf(errbuf, errlen, "sl_aggregate_find is callable from open() only");
+    return NULL;
+  }
+  if (!inst->job->reg) {
+    snprintf(errbuf, errlen, "no plugin registry in this process: aggregate functions unavailable");
+    return NULL;
+  }
+  char *a = NULL;
+  const sl_aggregate_t *agg = sl_registry_resolve_aggregate(inst->job->reg, ref, inst->job->dag->dir,
+                                                            NULL, &a, errbuf, errlen);
+  if (agg && a) {
+    inst->agg_args = sl_xrealloc(inst->agg_args, (inst->agg_arg_count + 1) * sizeof(char *));
+    inst->agg_args[inst->agg_arg_count++] = a;
+    if (arg) *arg = a;
+  } else {
+    free(a);
+  }
+  return agg;
+}
+
 const sl_host_api_t sl_host_api = {
     .abi_major = SL_ABI_MAJOR,
     .abi_minor = SL_ABI_MINOR,
@@ -229,4 +256,5 @@ const sl_host_api_t sl_host_api = {
     .watermark = sl_host_watermark,
     .current_key = sl_host_current_key,
     .source_partition = sl_host_source_partition,
+    .aggregate_find = host_aggregate_find,
 };

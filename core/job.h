@@ -51,6 +51,7 @@ typedef struct sl_job {
   uint64_t restored_id;            /* checkpoint the job resumed from, 0 = fresh */
   struct sl_ckpt_coord *ckpt;      /* NULL when checkpoints are off */
   struct sl_control *control;      /* the control socket (control.h), or NULL */
+  struct sl_registry *reg;         /* plugins, for sl_aggregate_find (NULL: none found) */
 } sl_job_t;
 
 /** Take ownership of a plan; assign tasks to workers. */

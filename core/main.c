@@ -381,6 +381,7 @@ static int cmd_run(int argc, char **argv) {
     return 2;
   }
   sl_job_t *job = sl_job_new(p.dag, p.plan);
+  if (job) job->reg = p.reg;
   p.plan = NULL; /* the job owns it */
   char err[2048];
   int status = 0;
@@ -508,6 +509,13 @@ static int cmd_plugins(int argc, char **argv) {
         const sl_operator_t *op = h->desc->operators[k];
         printf("    %-16s %-9s %s\n", op->name, kind_name(op->kind),
                op->description ? op->description : "");
+      }
+      for (size_t k = 0; k < sl_plugin_aggregate_count(h->desc); k++) {
+        const sl_aggregate_t *a = h->desc->aggregates[k];
+        char kind[40];
+        if (a->scheme) snprintf(kind, sizeof kind, "aggregate (%s:FILE)", a->scheme);
+        else snprintf(kind, sizeof kind, "aggregate");
+        printf("    %-16s %-9s %s\n", a->name, kind, a->description ? a->description : "");
       }
     }
   }

@@ -278,6 +278,8 @@ void sl_plan_free(sl_plan_t *plan) {
         free(inst->counters[c]);
       }
       free(inst->counters);
+      for (uint32_t a = 0; a < inst->agg_arg_count; a++) free(inst->agg_args[a]);
+      free(inst->agg_args);
       free(inst);
     }
     for (uint32_t o = 0; o < task->output_count; o++) {

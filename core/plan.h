@@ -121,6 +121,9 @@ typedef struct sl_op_instance {
   struct sl_timers *timers;       /* its timers, created on first use; NULL = none */
   sl_state_t *timer_state;        /* the internal keyed state that persists them */
   struct sl_wm_gen *wm_gen;       /* a source with `event_time`: its watermark generator */
+  /* Aggregate functions (host_api.c): the ARGs sl_aggregate_find handed out. */
+  char **agg_args;
+  uint32_t agg_arg_count;
 } sl_op_instance_t;
 
 /* An input channel of a task and whether its END has arrived. */

@@ -22,7 +22,9 @@
 
 /* Size of sl_operator_t / sl_plugin_t in ABI 1.0: the smallest a plugin may declare. */
 #define SL_OPERATOR_SIZE_1_0 (offsetof(sl_operator_t, close) + sizeof(void (*)(void *)))
-#define SL_PLUGIN_SIZE_1_0 sizeof(sl_plugin_t)
+#define SL_PLUGIN_SIZE_1_0 offsetof(sl_plugin_t, aggregates)
+/* Size of sl_aggregate_t in ABI 1.4, where it appeared. */
+#define SL_AGGREGATE_SIZE_1_4 (offsetof(sl_aggregate_t, result) + sizeof(void (*)(void)))
 
 struct sl_registry {
   char **dirs;
@@ -115,6 +117,55 @@ static int name_is_valid(const char *s, const char *extra) {
   return 1;
 }
 
+/* The aggregate functions of a descriptor (1.4); data only. */
+static int check_aggregates(const char *path, const sl_plugin_t *d, size_t n, char *errbuf,
+                            size_t errlen) {
+  for (size_t i = 0; i < n; i++) {
+    const sl_aggregate_t *a = d->aggregates[i];
+    if (!a) {
+      snprintf(errbuf, errlen, "%s: plugin '%s': aggregate function %zu is NULL", path, d->name, i);
+      return SL_EPLUGIN;
+    }
+    if (a->struct_size < SL_AGGREGATE_SIZE_1_4) {
+      snprintf(errbuf, errlen,
+               "%s: plugin '%s': aggregate function %zu descriptor is %u bytes, expected at least "
+               "%zu (set struct_size with SL_AGGREGATE_INIT)",
+               path, d->name, i, a->struct_size, (size_t)SL_AGGREGATE_SIZE_1_4);
+      return SL_EABI;
+    }
+    if (!name_is_valid(a->name, NULL)) {
+      snprintf(errbuf, errlen, "%s: plugin '%s': aggregate function %zu has no valid name ([a-z0-9_]+)",
+               path, d->name, i);
+      return SL_EPLUGIN;
+    }
+    const char *missing = !a->create ? "create" : !a->add ? "add" : !a->merge ? "merge"
+                          : !a->result ? "result" : NULL;
+    if (missing) {
+      snprintf(errbuf, errlen, "%s: aggregate function '%s' has no %s callback", path, a->name,
+               missing);
+      return SL_EPLUGIN;
+    }
+    if (a->min_args > a->max_args || a->max_args > SL_AGG_ARGS_MAX) {
+      snprintf(errbuf, errlen,
+               "%s: aggregate function '%s': argument counts %u..%u are not a range within 0..%d",
+               path, a->name, a->min_args, a->max_args, SL_AGG_ARGS_MAX);
+      return SL_EPLUGIN;
+    }
+    if (a->scheme && !name_is_valid(a->scheme, NULL)) {
+      snprintf(errbuf, errlen, "%s: aggregate function '%s': scheme '%s' is not [a-z0-9_]+", path,
+               a->name, a->scheme);
+      return SL_EPLUGIN;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(d->aggregates[j]->name, a->name) == 0) {
+        snprintf(errbuf, errlen, "%s: plugin '%s' declares aggregate function '%s' twice", path,
+                 d->name, a->name);
+        return SL_EPLUGIN;
+      }
+  }
+  return 0;
+}
+
 /* Check a descriptor read from a freshly loaded plugin; data only. */
 static int check_descriptor(const char *path, const sl_plugin_t *d, char *errbuf, size_t errlen) {
   if (d->abi_major != SL_ABI_MAJOR) {
@@ -144,10 +195,19 @@ static int check_descriptor(const char *path, const sl_plugin_t *d, char *errbuf
     snprintf(errbuf, errlen, "%s: plugin name is missing or not [a-z0-9_-]+", path);
     return SL_EPLUGIN;
   }
-  if (!d->operators || d->operator_count == 0) {
-    snprintf(errbuf, errlen, "%s: plugin '%s' declares no operators", path, d->name);
+  size_t naggs = SL_PLUGIN_HAS(d, aggregate_count) && d->aggregates ? d->aggregate_count : 0;
+  if ((!d->operators || d->operator_count == 0) && naggs == 0) {
+    snprintf(errbuf, errlen, "%s: plugin '%s' declares no operators and no aggregate functions",
+             path, d->name);
     return SL_EPLUGIN;
   }
+  if (!d->operators && d->operator_count) {
+    snprintf(errbuf, errlen, "%s: plugin '%s' declares %zu operators but no table", path, d->name,
+             d->operator_count);
+    return SL_EPLUGIN;
+  }
+  int rc = check_aggregates(path, d, naggs, errbuf, errlen);
+  if (rc) return rc;
   for (size_t i = 0; i < d->operator_count; i++) {
     const sl_operator_t *op = d->operators[i];
     if (!op) {

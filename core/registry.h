@@ -62,6 +62,24 @@ const sl_operator_t *sl_registry_resolve_use(sl_registry_t *reg, const char *use
                                              const char *base_dir, sl_plugin_handle_t **plugin_out,
                                              char **arg_out, char *errbuf, size_t errbuf_len);
 
+/** 1.4: the number of aggregate functions a plugin declares (0 before 1.4). */
+size_t sl_plugin_aggregate_count(const sl_plugin_t *d);
+
+/**
+ * Resolve a reference to a user-defined aggregate function (registry_agg.c):
+ *  - "NAME"          function NAME in any plugin on the search path
+ *  - "PLUGIN:NAME"   function NAME of the plugin named PLUGIN
+ *  - "PATH.so:NAME"  function NAME of that file ("PATH.so" alone: its only one)
+ *  - "SCHEME:ARG"    the function declaring SCHEME ("lua:median.lua"); checked
+ *                    first; *arg_out gets ARG joined to base_dir (malloc'd;
+ *                    NULL for the other forms)
+ */
+const sl_aggregate_t *sl_registry_resolve_aggregate(sl_registry_t *reg, const char *ref,
+                                                    const char *base_dir,
+                                                    sl_plugin_handle_t **plugin_out,
+                                                    char **arg_out, char *errbuf,
+                                                    size_t errbuf_len);
+
 /** Load every plugin on the search path (for `sluice plugins`). Problems go to warn_out. */
 void sl_registry_scan(sl_registry_t *reg, void (*warn)(const char *msg, void *ud), void *ud);
 size_t sl_registry_count(const sl_registry_t *reg);

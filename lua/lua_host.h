@@ -112,6 +112,28 @@ typedef struct sl_lua_host {
   char err[1024];
 } sl_lua_host_t;
 
+/* lua_plugin.c: set up a host for the script at `script` (a path) under
+ * `lim`, with a new lua_State (sl_lua_state_new); 0 or -1. */
+int sl_lua_host_init(sl_lua_host_t *h, sl_ctx_t *ctx, const char *script, sl_lua_limits_t lim);
+/* Close the state and free the host. */
+void sl_lua_host_free(sl_lua_host_t *h);
+/* The limits a Lua operator gets when its node sets none. */
+sl_lua_limits_t sl_lua_default_limits(void);
+
+/* A growable byte buffer. */
+typedef struct sl_lua_buf {
+  unsigned char *p;
+  size_t len, cap;
+} sl_lua_buf_t;
+
+/* lua_acc.c: a Lua aggregate's accumulator as bytes (exact, nested tables);
+ * both raise on error. encode replaces out's contents; at most max bytes. */
+void sl_lua_acc_encode(lua_State *L, int idx, sl_lua_buf_t *out, size_t max);
+void sl_lua_acc_decode(lua_State *L, const void *p, size_t len);
+
+/* lua_agg.c: the aggregate function "script" (scheme "lua"). */
+extern const sl_aggregate_t sl_lua_aggregate;
+
 /* lua_table.c: the sandbox's deadline-checked table.sort and table.move. */
 void sl_lua_table_install(lua_State *L, int idx);
 

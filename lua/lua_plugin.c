@@ -14,14 +14,24 @@
 
 #include "lua_host.h"
 
+/* The default limits: of an operator whose node sets none, and of every
+ * aggregate function (lua_agg.c). */
+#define DEF_INSTRUCTIONS 10000000
+#define DEF_MEMORY_MB 64
+#define DEF_TIMEOUT_MS 1000
+#define DEF_PATTERN_STEPS 10000000
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static const sl_config_key_t limit_keys[] = {
-    {"lua_instructions", SL_CONFIG_INT, "10000000", "Lua instructions per callback call"},
-    {"lua_memory_mb", SL_CONFIG_INT, "64", "memory cap of the task's Lua state, MB"},
-    {"lua_timeout", SL_CONFIG_DURATION, "1s", "wall-clock time per callback call"},
-    {"lua_pattern_steps", SL_CONFIG_INT, "10000000", "steps per string.find/match/gmatch/gsub call"},
+    {"lua_instructions", SL_CONFIG_INT, STR(DEF_INSTRUCTIONS), "Lua instructions per callback call"},
+    {"lua_memory_mb", SL_CONFIG_INT, STR(DEF_MEMORY_MB), "memory cap of the task's Lua state, MB"},
+    {"lua_timeout", SL_CONFIG_DURATION, STR(DEF_TIMEOUT_MS) "ms", "wall-clock time per callback call"},
+    {"lua_pattern_steps", SL_CONFIG_INT, STR(DEF_PATTERN_STEPS),
+     "steps per string.find/match/gmatch/gsub call"},
 };
 
-static void host_free(sl_lua_host_t *h) {
+void sl_lua_host_free(sl_lua_host_t *h) {
   sl_lua_state_close(h);
   free(h->hdr_scratch);
   free(h->kbuf);
@@ -85,48 +95,61 @@ static int call_optional(sl_lua_host_t *h, int ref, sl_lua_phase_t ph) {
   return rc;
 }
 
-static int lua_op_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
-  sl_lua_host_t *h = calloc(1, sizeof(*h));
-  if (!h) return SL_ENOMEM;
+sl_lua_limits_t sl_lua_default_limits(void) {
+  sl_lua_limits_t lim = {.instructions = DEF_INSTRUCTIONS,
+                         .memory = (size_t)DEF_MEMORY_MB << 20,
+                         .timeout_ms = DEF_TIMEOUT_MS,
+                         .pattern_steps = DEF_PATTERN_STEPS};
+  return lim;
+}
+
+int sl_lua_host_init(sl_lua_host_t *h, sl_ctx_t *ctx, const char *script, sl_lua_limits_t lim) {
   h->ctx = ctx;
   h->gen = 1;
   h->ref_open = h->ref_fn = h->ref_on_end = h->ref_close = h->ref_process = LUA_NOREF;
   h->ref_snapshot = h->ref_commit = h->ref_on_timer = h->ref_on_watermark = LUA_NOREF;
   h->ref_dom_event = h->ref_dom_proc = LUA_NOREF;
-  int64_t mb = sl_config_int(ctx, "lua_memory_mb");
-  h->lim.instructions = sl_config_int(ctx, "lua_instructions");
-  h->lim.timeout_ms = sl_config_duration_ms(ctx, "lua_timeout");
-  h->lim.pattern_steps = sl_config_int(ctx, "lua_pattern_steps");
-  const char *bad = mb < 1 || mb > (1 << 20)         ? "lua_memory_mb must be between 1 and 1048576"
-                    : h->lim.instructions < 1        ? "lua_instructions must be at least 1"
-                    : h->lim.timeout_ms < 1          ? "lua_timeout must be at least 1ms"
-                    : h->lim.pattern_steps < 1       ? "lua_pattern_steps must be at least 1"
-                                                     : NULL;
-  if (bad) {
-    snprintf(errbuf, errlen, "%s", bad);
-    free(h);
-    return SL_ECONFIG;
-  }
-  h->lim.memory = (size_t)mb << 20;
+  h->lim = lim;
   /* What one call emits is copied downstream (a channel batch, a sink's
    * buffer) while the state still holds its own memory: a quarter of the
    * cap keeps the whole under lua_memory_mb + 10% even for a flood. */
   h->emit_cap = h->lim.memory / 4;
   h->pat.max_steps = (uint64_t)h->lim.pattern_steps;
   h->pat.timeout_ns = (uint64_t)h->lim.timeout_ms * 1000000u;
-  const char *arg = sl_operator_arg(ctx), *dag_dir = sl_dag_dir(ctx);
-  h->script_path = strdup(arg ? arg : "");
+  const char *dag_dir = sl_dag_dir(ctx);
+  h->script_path = strdup(script ? script : "");
   h->script_dir = dir_of(h->script_path);
   h->dag_dir = strdup(dag_dir ? dag_dir : ".");
+  if (!h->script_path || !h->script_dir || !h->dag_dir) return -1;
   /* Chunk name: the path as the DAG wrote it, so errors read "op.lua:3:". */
   const char *shown = h->script_path;
   size_t dl = strlen(h->dag_dir);
   if (strncmp(shown, h->dag_dir, dl) == 0 && shown[dl] == '/') shown += dl + 1;
   snprintf(h->chunkname, sizeof(h->chunkname), "@%s", shown);
+  return sl_lua_state_new(h);
+}
 
-  if (sl_lua_state_new(h) != 0) {
+static int lua_op_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
+  sl_lua_host_t *h = calloc(1, sizeof(*h));
+  if (!h) return SL_ENOMEM;
+  int64_t mb = sl_config_int(ctx, "lua_memory_mb");
+  sl_lua_limits_t lim = {.instructions = sl_config_int(ctx, "lua_instructions"),
+                         .timeout_ms = sl_config_duration_ms(ctx, "lua_timeout"),
+                         .pattern_steps = sl_config_int(ctx, "lua_pattern_steps")};
+  const char *bad = mb < 1 || mb > (1 << 20)         ? "lua_memory_mb must be between 1 and 1048576"
+                    : lim.instructions < 1           ? "lua_instructions must be at least 1"
+                    : lim.timeout_ms < 1             ? "lua_timeout must be at least 1ms"
+                    : lim.pattern_steps < 1          ? "lua_pattern_steps must be at least 1"
+                                                     : NULL;
+  if (bad) {
+    snprintf(errbuf, errlen, "%s", bad);
+    free(h);
+    return SL_ECONFIG;
+  }
+  lim.memory = (size_t)mb << 20;
+  if (sl_lua_host_init(h, ctx, sl_operator_arg(ctx), lim) != 0) {
     snprintf(errbuf, errlen, "cannot create a Lua state (lua_memory_mb too small?)");
-    host_free(h);
+    sl_lua_host_free(h);
     return SL_ENOMEM;
   }
   lua_State *L = h->L;
@@ -158,7 +181,7 @@ static int lua_op_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen)
   return 0;
 fail:
   snprintf(errbuf, errlen, "%s", h->err);
-  host_free(h);
+  sl_lua_host_free(h);
   return SL_EPLUGIN;
 }
 
@@ -326,7 +349,7 @@ static int lua_op_on_watermark(sl_ctx_t *ctx, void *state, int64_t wm) {
 static void lua_op_close(void *state) {
   sl_lua_host_t *h = state;
   if (call_optional(h, h->ref_close, SL_LUA_PH_CLOSE) != 0) sl_log(h->ctx, SL_LOG_WARN, "close: %s", h->err);
-  host_free(h);
+  sl_lua_host_free(h);
 }
 
 /*
@@ -388,4 +411,8 @@ static const sl_operator_t lua_script = {
     .on_watermark = lua_op_on_watermark,
 };
 
-SL_PLUGIN_DEFINE("lua", SLUICE_LUA_VERSION, "Lua 5.4 operator host (sandboxed scripts)", &lua_script);
+static const sl_operator_t *const k_ops[] = {&lua_script};
+static const sl_aggregate_t *const k_aggs[] = {&sl_lua_aggregate};
+SL_PLUGIN_DEFINE_FULL("lua", SLUICE_LUA_VERSION,
+                      "Lua 5.4 host: sandboxed operators and aggregate functions", k_ops, 1, k_aggs,
+                      1);

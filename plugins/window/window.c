@@ -55,6 +55,7 @@
 #include "wn_out.h"
 #include "wn_parse.h"
 #include "wn_tab.h"
+#include "wn_udaf.h"
 
 #define WN_MAGIC 0x314E4957u /* "WIN1" */
 #define WN_NO_TIMER INT64_MIN
@@ -113,6 +114,8 @@ typedef struct win {
   uint64_t *src;        /* an item payload copied out of the host (8-aligned) */
   uint32_t *ids;        /* sorted ids of a window's panes */
   size_t ids_cap;
+  wn_buf_t *vacc;       /* per aggregate (WN_STORE_VAR): a new or merged accumulator */
+  int *vset;            /* per aggregate: vacc holds one (and, in add_record, it changed) */
   int restructured;     /* panes added, removed, moved or fired in this callback */
 } win_t;
 
@@ -296,6 +299,21 @@ static int pay_reserve(win_t *w, size_t n) {
   return wn_buf_reserve(&w->pay, n ? n : 1) != 0 ? SL_ENOMEM : 0;
 }
 
+/* Copy an accumulator a user-defined function returned into w->vacc[g]
+ * (its bytes last only until its next call). */
+static int keep_acc(win_t *w, size_t g, const sl_acc_t *x) {
+  wn_buf_t *b = &w->vacc[g];
+  if (x->ptr == b->p) { /* dst handed back as it was: nothing to copy */
+    if (x->len > b->len) return SL_EINVAL;
+    b->len = x->len;
+    return 0;
+  }
+  b->len = 0;
+  b->oom = 0;
+  wn_buf_put(b, x->ptr, x->len);
+  return b->oom ? SL_ENOMEM : 0;
+}
+
 /* Collect the map entries whose pane id is in ids[0..n) into w->coll:
  * records of u32 key length, u32 value length, key, value. */
 static int collect_items(win_t *w, sl_ctx_t *ctx, const uint32_t *ids, size_t n, size_t *count) {
@@ -334,6 +352,24 @@ static int remove_items(win_t *w, sl_ctx_t *ctx, const uint32_t *ids, size_t n) 
   return 0;
 }
 
+/* A variable accumulator (aggregate agg) of a pane merged into pane `to`. */
+static int rekey_var(win_t *w, sl_ctx_t *ctx, uint32_t agg, uint32_t to, const void *val,
+                     size_t len) {
+  int rc = item_key(w, to, agg, "", 0);
+  if (rc) return state_failed(ctx, "allocation", rc);
+  sl_bytes_t old;
+  rc = sl_state_map_get(ctx, w->st_items, w->ik.p, w->ik.len, &old);
+  sl_acc_t x = {(void *)val, len};
+  if (rc == 0) {
+    if (wn_udaf_var_merge(&w->aggs.v[agg], old.ptr, old.len, val, len, &x) < 0) return SL_EPLUGIN;
+  } else if (rc != SL_ENOTFOUND) {
+    return state_failed(ctx, "reading items", rc);
+  }
+  if ((rc = sl_state_map_put(ctx, w->st_items, w->ik.p, w->ik.len, x.ptr, x.len)) != 0)
+    return state_failed(ctx, "writing items", rc);
+  return 0;
+}
+
 /* Move the items of panes ids[0..n) to pane `to`, merging payloads. */
 static int rekey_items(win_t *w, sl_ctx_t *ctx, const uint32_t *ids, size_t n, uint32_t to) {
   size_t count;
@@ -348,6 +384,12 @@ static int rekey_items(win_t *w, sl_ctx_t *ctx, const uint32_t *ids, size_t n, u
     const unsigned char *val = key + lens[0];
     off += lens[0] + lens[1];
     uint32_t agg = key[4];
+    if (agg < w->aggs.n && w->aggs.v[agg].ops->storage == WN_STORE_VAR) {
+      if ((rc = rekey_var(w, ctx, agg, to, val, lens[1])) != 0) return rc;
+      rc = sl_state_map_remove(ctx, w->st_items, key, lens[0]);
+      if (rc != 0 && rc != SL_ENOTFOUND) return state_failed(ctx, "removing items", rc);
+      continue;
+    }
     if (agg >= w->aggs.n || w->aggs.v[agg].ops->storage != WN_STORE_ITEMS) continue;
     const wn_agg_t *g = &w->aggs.v[agg];
     size_t sz = g->ops->size(g);
@@ -383,15 +425,26 @@ static int emit_window(win_t *w, sl_ctx_t *ctx, int64_t ws, int64_t we, const ch
   if (w->aggs.items) {
     int rc = collect_ids(w, a, b);
     if (rc) return state_failed(ctx, "allocation", rc);
-    for (size_t g = 0; g < w->aggs.n; g++)
+    for (size_t g = 0; g < w->aggs.n; g++) {
       if (w->aggs.v[g].ops->storage == WN_STORE_ITEMS)
         wn_tab_reset(&w->tabs[g], w->aggs.v[g].ops->size(&w->aggs.v[g]));
+      w->vset[g] = 0;
+    }
     size_t cursor = 0;
     sl_bytes_t k, v;
     while ((rc = sl_state_map_next(ctx, w->st_items, &cursor, &k, &v)) == 0) {
       const unsigned char *kp = k.ptr;
       if (k.len < ITEM_PREFIX || !has_id(w->ids, b - a, get_be32(kp))) continue;
       uint32_t gi = kp[4];
+      if (gi < w->aggs.n && w->aggs.v[gi].ops->storage == WN_STORE_VAR) {
+        sl_acc_t x = {(void *)v.ptr, v.len};
+        if (w->vset[gi] && wn_udaf_var_merge(&w->aggs.v[gi], w->vacc[gi].p, w->vacc[gi].len,
+                                             v.ptr, v.len, &x) < 0)
+          return SL_EPLUGIN;
+        if (keep_acc(w, gi, &x) != 0) return state_failed(ctx, "merging items", SL_ENOMEM);
+        w->vset[gi] = 1;
+        continue;
+      }
       if (gi >= w->aggs.n || w->aggs.v[gi].ops->storage != WN_STORE_ITEMS) continue;
       const wn_agg_t *g = &w->aggs.v[gi];
       int created;
@@ -405,9 +458,24 @@ static int emit_window(win_t *w, sl_ctx_t *ctx, int64_t ws, int64_t we, const ch
       }
     }
     if (rc != SL_DONE) return state_failed(ctx, "iterating keyed state 'window_items'", rc);
+    for (size_t g = 0; g < w->aggs.n; g++) {
+      if (w->aggs.v[g].ops->storage != WN_STORE_VAR) continue;
+      /* the merged accumulator is the table's one entry: its length (a
+       * uint64), then its bytes (wn_udaf_var_ops) */
+      uint64_t len = w->vset[g] ? w->vacc[g].len : 0;
+      wn_tab_reset(&w->tabs[g], sizeof len + len);
+      int created;
+      unsigned char *dst = w->vset[g] ? wn_tab_upsert(&w->tabs[g], "", 0, &created) : NULL;
+      if (w->vset[g] && !dst) return state_failed(ctx, "merging items", SL_ENOMEM);
+      if (dst) {
+        memcpy(dst, &len, sizeof len);
+        if (len) memcpy(dst + sizeof len, w->vacc[g].p, len);
+      }
+    }
   }
   if (wn_out_window(&w->out, &w->aggs, w->key, w->key_len, ws, we, timing, w->acc, w->tabp) != 0)
     return state_failed(ctx, "building a result", SL_ENOMEM);
+  if (w->aggs.nudafs && wn_udaf_failed(&w->aggs)) return SL_EPLUGIN; /* it called sl_fail */
   sl_record_t r = {.key = w->key, .key_len = w->key_len, .value = w->out.p,
                    .value_len = w->out.len, .ts = we - 1, .offset = SL_OFFSET_NONE};
   return sl_emit(ctx, &r);
@@ -624,6 +692,7 @@ static int read_fields(win_t *w, sl_ctx_t *ctx, const sl_record_t *rec) {
     if (f->is_key) {
       v->s = rec->key;
       v->len = rec->key_len;
+      v->type = WN_VAL_STRING;
       if (f->need_num && wn_num_parse(rec->key, rec->key_len, &v->num) != 0)
         return field_error(w, ctx, f, "is not a number");
       continue;
@@ -644,7 +713,13 @@ static int read_fields(win_t *w, sl_ctx_t *ctx, const sl_record_t *rec) {
       if (wn_num_parse(jv.ptr, jv.len, &v->num) != 0)
         return field_error(w, ctx, f, "is not a valid JSON number");
     }
-    if (f->need_value) {
+    if (f->need_any && jv.type == SL_JSON_NUMBER && !f->need_num &&
+        wn_num_parse(jv.ptr, jv.len, &v->num) != 0)
+      return field_error(w, ctx, f, "is not a valid JSON number");
+    if (f->need_value || f->need_any) {
+      v->type = jv.type == SL_JSON_STRING ? WN_VAL_STRING
+                : jv.type == SL_JSON_NUMBER ? WN_VAL_NUMBER
+                                            : WN_VAL_BOOL;
       if (jv.type == SL_JSON_STRING) {
         long n = wn_json_unescape(jv.ptr, jv.len, w->dec + used);
         if (n < 0) return field_error(w, ctx, f, "has an invalid escape sequence");
@@ -664,20 +739,44 @@ static int read_fields(win_t *w, sl_ctx_t *ctx, const sl_record_t *rec) {
   return 0;
 }
 
-/* Add the current record (w->vals) to pane i. */
+/* Add the current record (w->vals) to pane i. What can refuse the record (a
+ * user-defined aggregate's add) runs before anything is written to keyed
+ * state: the FIXED accumulators are in the scratch copy of the key's state,
+ * which the caller does not save when this fails, and the variable
+ * accumulators are all computed before any is written. */
 static int add_record(win_t *w, sl_ctx_t *ctx, size_t i) {
   pane_t *p = P(w, i);
   if (w->w.early) p->flags |= PANE_DIRTY;
+  int rc;
   for (size_t g = 0; g < w->aggs.n; g++) {
     const wn_agg_t *a = &w->aggs.v[g];
-    if (a->ops->storage == WN_STORE_FIXED) {
-      a->ops->add(a, ACC(p) + a->acc_off, w->vals);
-      continue;
+    if (a->ops->storage == WN_STORE_FIXED && (rc = a->ops->add(a, ACC(p) + a->acc_off, w->vals)) < 0)
+      return rc; /* refused by a user-defined aggregate (it set the error) */
+    if (a->ops->storage != WN_STORE_VAR) continue;
+    if ((rc = item_key(w, p->id, (uint32_t)g, "", 0)) != 0) return state_failed(ctx, "allocation", rc);
+    sl_bytes_t old;
+    rc = sl_state_map_get(ctx, w->st_items, w->ik.p, w->ik.len, &old);
+    if (rc != 0 && rc != SL_ENOTFOUND) return state_failed(ctx, "reading items", rc);
+    sl_acc_t x;
+    int changed = wn_udaf_var_add(a, rc == 0 ? old.ptr : NULL, rc == 0 ? old.len : 0, w->vals, &x);
+    if (changed < 0) return wn_udaf_failed(&w->aggs) ? SL_EPLUGIN : changed;
+    if (keep_acc(w, g, &x) != 0) return state_failed(ctx, "allocation", SL_ENOMEM);
+    w->vset[g] = changed;
+  }
+  for (size_t g = 0; g < w->aggs.n; g++) {
+    const wn_agg_t *a = &w->aggs.v[g];
+    if (a->ops->storage == WN_STORE_VAR && w->vset[g]) {
+      if ((rc = item_key(w, p->id, (uint32_t)g, "", 0)) != 0)
+        return state_failed(ctx, "allocation", rc);
+      if ((rc = sl_state_map_put(ctx, w->st_items, w->ik.p, w->ik.len, w->vacc[g].p,
+                                 w->vacc[g].len)) != 0)
+        return state_failed(ctx, "writing items", rc);
     }
+    if (a->ops->storage != WN_STORE_ITEMS) continue;
     const void *k;
     size_t klen;
     a->ops->item_key(a, w->vals, &k, &klen);
-    int rc = item_key(w, p->id, (uint32_t)g, k, klen);
+    rc = item_key(w, p->id, (uint32_t)g, k, klen);
     if (rc) return state_failed(ctx, "allocation", rc);
     if (a->ops->set_only) {
       if ((rc = sl_state_map_put(ctx, w->st_items, w->ik.p, w->ik.len, "", 0)) != 0)
@@ -771,9 +870,12 @@ static int apply_session(win_t *w, sl_ctx_t *ctx, int64_t ts, int64_t wm) {
   }
   if (wn_expired(x, me, wm)) return 1;
   int rc;
-  if (a == b) {
-    if (!insert_pane(w, ctx, a, ns, ne)) return SL_ENOMEM;
-  } else if (b - a > 1) {
+  if (a == b && !insert_pane(w, ctx, a, ns, ne)) return SL_ENOMEM;
+  /* The record goes into pane a before the panes it bridges are merged
+   * into a (the same sum): an add that refuses the record then leaves
+   * nothing changed. */
+  if ((rc = add_record(w, ctx, a)) != 0) return rc;
+  if (b - a > 1) {
     /* merge panes a+1 .. b-1 into a */
     pane_t *s = P(w, a);
     for (size_t i = a + 1; i < b; i++) {
@@ -792,8 +894,6 @@ static int apply_session(win_t *w, sl_ctx_t *ctx, int64_t ts, int64_t wm) {
   if (p->start != ms || p->end != me) w->restructured = 1;
   p->start = ms;
   p->end = me;
-  if ((rc = add_record(w, ctx, a)) != 0) return rc;
-  p = P(w, a);
   if (p->end - 1 <= H(w)->fired_wm) return emit_window(w, ctx, p->start, p->end, "late");
   return arm_early(w, ctx);
 }
@@ -810,6 +910,12 @@ static int win_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
   int fresh;
   if ((rc = load(w, ctx, wm, &fresh)) != 0) return rc;
   if ((rc = catch_up(w, ctx, wm)) != 0) return rc;
+  if (w->aggs.fallible && w->restructured) {
+    /* catch_up fired or dropped windows: keep that even if a user-defined
+     * aggregate refuses this record below */
+    if ((rc = rearm(w, ctx)) != 0 || (rc = save(w, ctx)) != 0) return rc;
+    if (H(w)->npanes == 0) H(w)->timer_ts = H(w)->early_ts = WN_NO_TIMER; /* save dropped them */
+  }
   switch (w->w.kind) {
   case WN_TUMBLING: rc = apply_tumbling(w, ctx, rec->ts, wm); break;
   case WN_SLIDING: rc = apply_sliding(w, ctx, rec->ts, wm); break;
@@ -823,6 +929,7 @@ static int win_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
     }
   }
   if (rc) return rc;
+  if (w->aggs.nudafs && wn_udaf_failed(&w->aggs)) return SL_EPLUGIN; /* it called sl_fail */
   if ((rc = rearm(w, ctx)) != 0) return rc;
   return save(w, ctx);
 }
@@ -877,6 +984,7 @@ static int win_on_timer(sl_ctx_t *ctx, void *state, sl_time_domain_t domain, int
     if ((rc = catch_up(w, ctx, wm)) != 0) return rc;
     if ((rc = early_fire(w, ctx)) != 0) return rc;
   }
+  if (w->aggs.nudafs && wn_udaf_failed(&w->aggs)) return SL_EPLUGIN; /* it called sl_fail */
   if ((rc = rearm(w, ctx)) != 0) return rc;
   return save(w, ctx);
 }
@@ -888,6 +996,10 @@ static void win_close(void *state) {
   if (!w) return;
   if (w->tabs)
     for (size_t i = 0; i < w->aggs.n; i++) wn_tab_free(&w->tabs[i]);
+  if (w->vacc)
+    for (size_t i = 0; i < w->aggs.n; i++) wn_buf_free(&w->vacc[i]);
+  free(w->vacc);
+  free(w->vset);
   free(w->tabs);
   free(w->tabp);
   wn_aggs_free(&w->aggs);
@@ -902,6 +1014,129 @@ static void win_close(void *state) {
   wn_buf_free(&w->pay);
   wn_buf_free(&w->coll);
   free(w);
+}
+
+/* ------------------------------------------------------------ user-defined functions */
+
+#define WN_FUNCTIONS_MAX 32
+
+/* The node's `functions`: name=REF pairs, pointing into text (owned). */
+typedef struct wn_functions {
+  sl_ctx_t *ctx;
+  char *text;
+  size_t n;
+  const char *name[WN_FUNCTIONS_MAX];
+  const char *ref[WN_FUNCTIONS_MAX];
+} wn_functions_t;
+
+static char *trim(char *s) {
+  while (*s == ' ' || *s == '\t') s++;
+  size_t n = strlen(s);
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = '\0';
+  return s;
+}
+
+static int parse_functions(const char *text, wn_functions_t *f, char *err, size_t errlen) {
+  if (!text || !*text) return 0;
+  f->text = strdup(text);
+  if (!f->text) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  char *save = NULL;
+  for (char *item = strtok_r(f->text, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+    size_t col = (size_t)(item - f->text) + 1;
+    char *eq = strchr(item, '=');
+    if (!eq) {
+      snprintf(err, errlen, "column %zu: expected name=REF (e.g. median=lua:median.lua)", col);
+      return -1;
+    }
+    *eq = '\0';
+    char *name = trim(item), *ref = trim(eq + 1);
+    int ok = *name != '\0';
+    for (const char *c = name; *c; c++)
+      if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+            *c == '_'))
+        ok = 0;
+    if (!ok) {
+      snprintf(err, errlen, "column %zu: a function name is [A-Za-z0-9_]+, got '%s'", col, name);
+      return -1;
+    }
+    if (!*ref) {
+      snprintf(err, errlen, "column %zu: no reference after '%s='", col, name);
+      return -1;
+    }
+    if (wn_agg_ops_find(name, strlen(name))) {
+      snprintf(err, errlen, "column %zu: '%s' is a built-in aggregate; give yours another name",
+               col, name);
+      return -1;
+    }
+    for (size_t i = 0; i < f->n; i++)
+      if (strcmp(f->name[i], name) == 0) {
+        snprintf(err, errlen, "column %zu: '%s' is defined twice", col, name);
+        return -1;
+      }
+    if (f->n == WN_FUNCTIONS_MAX) {
+      snprintf(err, errlen, "column %zu: at most %d functions", col, WN_FUNCTIONS_MAX);
+      return -1;
+    }
+    f->name[f->n] = name;
+    f->ref[f->n++] = ref;
+  }
+  return 0;
+}
+
+/* wn_udaf_resolve_fn: `functions` first, else a plugin's function of that name. */
+static wn_udaf_t *resolve_udaf(void *ud, const char *name, char *err, size_t errlen) {
+  wn_functions_t *f = ud;
+  const char *ref = name;
+  for (size_t i = 0; i < f->n; i++)
+    if (strcmp(f->name[i], name) == 0) ref = f->ref[i];
+  const sl_host_api_t *host = SL__HOST(f->ctx);
+  if (host->abi_minor < 4 ||
+      host->struct_size < offsetof(sl_host_api_t, aggregate_find) + sizeof(host->aggregate_find)) {
+    snprintf(err, errlen, "user-defined aggregates need SDK 1.4, which this host does not provide");
+    return NULL;
+  }
+  const char *arg = NULL;
+  char why[512];
+  const sl_aggregate_t *d = sl_aggregate_find(f->ctx, ref, &arg, why, sizeof why);
+  if (!d) {
+    if (ref == name && strncmp(why, "unknown aggregate function", 26) == 0)
+      snprintf(err, errlen,
+               "unknown function '%s' (known: count, sum, min, max, avg, distinct, "
+               "approx_distinct, top_n; no plugin has an aggregate function of that name and "
+               "`functions` does not define it)",
+               name);
+    else
+      snprintf(err, errlen, "function '%s' (%s): %s", name, ref, why);
+    return NULL;
+  }
+  wn_udaf_t *u = wn_udaf_new(name, d, f->ctx);
+  if (!u) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  if (d->open) {
+    why[0] = '\0';
+    if (d->open(f->ctx, arg, &u->inst, why, sizeof why) != 0) {
+      snprintf(err, errlen, "function '%s' (%s): %s", name, ref, why[0] ? why : "open failed");
+      wn_udaf_free(u);
+      return NULL;
+    }
+    u->opened = 1;
+  }
+  return u;
+}
+
+/* A name of `functions` the aggregate list does not use, or NULL. */
+static const char *unused_function(const wn_functions_t *f, const wn_aggs_t *a) {
+  for (size_t i = 0; i < f->n; i++) {
+    int used = 0;
+    for (size_t k = 0; k < a->nudafs && !used; k++) used = strcmp(wn_udaf_name(a->udafs[k]), f->name[i]) == 0;
+    if (!used) return f->name[i];
+  }
+  return NULL;
 }
 
 static int host_has_timers(sl_ctx_t *ctx) {
@@ -937,11 +1172,28 @@ static int win_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
     win_close(w);
     return SL_ECONFIG;
   }
-  if (wn_parse_aggs(sl_config_string(ctx, "aggregate"), &w->aggs, err, sizeof err) != 0) {
-    snprintf(errbuf, errlen, "aggregate: %s", err);
+  wn_functions_t fns = {.ctx = ctx};
+  if (parse_functions(sl_config_string(ctx, "functions"), &fns, err, sizeof err) != 0) {
+    snprintf(errbuf, errlen, "functions: %s", err);
+    free(fns.text);
     win_close(w);
     return SL_ECONFIG;
   }
+  int prc = wn_parse_aggs_ex(sl_config_string(ctx, "aggregate"), &w->aggs, resolve_udaf, &fns, err,
+                             sizeof err);
+  const char *unused = prc == 0 ? unused_function(&fns, &w->aggs) : NULL;
+  if (prc != 0 || unused) {
+    if (unused)
+      snprintf(errbuf, errlen,
+               "functions: '%s' is defined but the aggregate list does not use it (a typo?)",
+               unused);
+    else
+      snprintf(errbuf, errlen, "aggregate: %s", err);
+    free(fns.text);
+    win_close(w);
+    return SL_ECONFIG;
+  }
+  free(fns.text);
   w->layout = w->aggs.layout ^ (uint32_t)w->w.kind * 0x9E3779B9u;
   w->stride = sizeof(pane_t) + w->aggs.acc_size;
   w->st = sl_state_declare(ctx, "window", SL_STATE_VALUE, 0);
@@ -959,13 +1211,15 @@ static int win_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
   w->acc = malloc(w->aggs.acc_size ? w->aggs.acc_size : 8);
   w->tabs = calloc(w->aggs.n, sizeof *w->tabs);
   w->tabp = calloc(w->aggs.n, sizeof *w->tabp);
+  w->vacc = calloc(w->aggs.n ? w->aggs.n : 1, sizeof *w->vacc);
+  w->vset = calloc(w->aggs.n ? w->aggs.n : 1, sizeof *w->vset);
   size_t max_item = 8;
   for (size_t i = 0; i < w->aggs.n; i++)
     if (w->aggs.v[i].ops->storage == WN_STORE_ITEMS && w->aggs.v[i].ops->size(&w->aggs.v[i]) > max_item)
       max_item = w->aggs.v[i].ops->size(&w->aggs.v[i]);
   w->src = malloc((max_item + 7) & ~(size_t)7);
   if (w->late_port < 0 || !w->late_records || !w->vals || !w->acc || !w->tabs || !w->tabp ||
-      !w->src) {
+      !w->src || !w->vacc || !w->vset) {
     snprintf(errbuf, errlen, w->late_port < 0 ? "no `late` port" : "out of memory");
     win_close(w);
     return SL_ENOMEM;
@@ -987,6 +1241,10 @@ static const sl_config_key_t k_config[] = {
     {"aggregate", SL_CONFIG_STRING, "count",
      "comma-separated aggregates, each optionally `name=`: count, sum(f), min(f), max(f), avg(f), "
      "distinct(f), approx_distinct(f), top_n(f, n), top_n(f, n, g); f = key for the record key"},
+    {"functions", SL_CONFIG_STRING, "",
+     "user-defined aggregate functions: `name=REF, ...`, REF = lua:FILE.lua, PLUGIN:NAME, "
+     "PATH.so:NAME; a name used in `aggregate` that is not built in and not listed here is "
+     "looked up as a plugin's function of that name"},
     {"allowed_lateness", SL_CONFIG_DURATION, "0",
      "keep a window this long (event time) after it fired: later records re-fire it as 'late'"},
     {"early_fire", SL_CONFIG_DURATION, "0",

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "wn_hll.h"
+#include "wn_udaf.h"
 
 #define ACC(T, p) ((T *)(void *)(p))
 
@@ -231,6 +232,8 @@ void wn_aggs_free(wn_aggs_t *a) {
   if (!a) return;
   for (size_t i = 0; i < a->n; i++) free(a->v[i].name);
   for (size_t i = 0; i < a->nfields; i++) free(a->fields[i].name);
+  for (size_t i = 0; i < a->nudafs; i++) wn_udaf_free(a->udafs[i]);
+  free(a->udafs);
   free(a->v);
   free(a->fields);
   memset(a, 0, sizeof *a);
@@ -240,6 +243,7 @@ void wn_aggs_finish(wn_aggs_t *a) {
   size_t off = 0;
   uint32_t h = 2166136261u; /* FNV-1a over (fn, size, storage) of each aggregate */
   a->items = 0;
+  a->fallible = 0;
   for (size_t i = 0; i < a->n; i++) {
     wn_agg_t *g = &a->v[i];
     g->index = (uint32_t)i;
@@ -250,9 +254,14 @@ void wn_aggs_finish(wn_aggs_t *a) {
     } else {
       a->items++;
     }
+    if (g->fn == WN_FN_UDAF) a->fallible = 1;
     uint32_t parts[3] = {(uint32_t)g->fn, (uint32_t)sz, (uint32_t)g->ops->storage};
     const unsigned char *p = (const unsigned char *)parts;
     for (size_t k = 0; k < sizeof parts; k++) h = (h ^ p[k]) * 16777619u;
+    /* a user-defined one: its name too (another function of the same size
+     * must not read this one's accumulators) */
+    const char *un = g->fn == WN_FN_UDAF ? wn_udaf_name(g->udaf) : "";
+    for (; *un; un++) h = (h ^ (unsigned char)*un) * 16777619u;
   }
   a->acc_size = off;
   a->layout = h;

@@ -15,10 +15,13 @@
  *    payload, and the result is computed from the merged items of a window
  *    (a wn_tab_t: item key -> payload).
  *
- * A user-defined aggregate (C or Lua: create, add, merge, result) would be
- * one more vtable: a FIXED one with its own size and callbacks, or an ITEMS
- * one with a single item holding its serialized accumulator. Not there
- * yet. Pure: no host calls.
+ *  - WN_STORE_VAR: a user-defined aggregate (SDK 1.4 sl_aggregate_t, in C
+ *    or Lua) whose accumulator is a byte string of varying length: one
+ *    entry per pane in the same map state, with an empty item, the
+ *    accumulator as its payload. window.c handles it through wn_udaf.h.
+ * A user-defined aggregate with a fixed-size accumulator is a FIXED one
+ * (wn_udaf.c). Pure: no host calls (a user-defined aggregate's callbacks
+ * are the plugin's functions, not the host's).
  */
 #ifndef WN_AGG_H
 #define WN_AGG_H
@@ -29,7 +32,7 @@
 #include "wn_json.h"
 #include "wn_tab.h"
 
-enum { WN_STORE_FIXED = 1, WN_STORE_ITEMS = 2 };
+enum { WN_STORE_FIXED = 1, WN_STORE_ITEMS = 2, WN_STORE_VAR = 3 };
 
 enum wn_fn {
   WN_FN_COUNT = 1,
@@ -39,8 +42,15 @@ enum wn_fn {
   WN_FN_AVG,
   WN_FN_DISTINCT,
   WN_FN_APPROX_DISTINCT,
-  WN_FN_TOP_N
+  WN_FN_TOP_N,
+  WN_FN_UDAF /* user-defined (wn_udaf.h) */
 };
+
+/** Arguments an aggregate may take (SL_AGG_ARGS_MAX of the SDK). */
+#define WN_ARGS_MAX 8
+
+/** What a field held in the current record (wn_val_t.type). */
+enum { WN_VAL_NONE = 0, WN_VAL_STRING, WN_VAL_NUMBER, WN_VAL_BOOL };
 
 /** Field index meaning "no field" (count; top_n without a weight). */
 #define WN_FIELD_NONE (-1)
@@ -50,6 +60,7 @@ typedef struct wn_val {
   const char *s; /* the value as text: a string decoded, a number or boolean as written */
   size_t len;
   wn_num_t num;  /* when the field is a number */
+  int type;      /* WN_VAL_*: set for fields with need_any */
 } wn_val_t;
 
 /** A field the aggregates read (deduplicated: sum(x), max(x) share one). */
@@ -58,6 +69,7 @@ typedef struct wn_field {
   int is_key;     /* the record key (`$key` in the aggregate list) */
   int need_num;   /* some aggregate needs a number (sum/min/max/avg f, top_n g) */
   int need_value; /* some aggregate needs a scalar value (distinct, approx_distinct, top_n f) */
+  int need_any;   /* a user-defined aggregate takes it: a string, number or boolean */
   const char *first_user; /* function name of the first aggregate needing it (messages) */
 } wn_field_t;
 
@@ -94,6 +106,9 @@ typedef struct wn_agg {
   uint32_t index; /* position in the list (0..) */
   size_t acc_off; /* FIXED: offset of the accumulator in a pane's accumulator area */
   int column;     /* 1-based column of the item in the aggregate string */
+  struct wn_udaf *udaf;      /* WN_FN_UDAF: the function (owned by wn_aggs_t.udafs) */
+  int args[WN_ARGS_MAX];     /* WN_FN_UDAF: field index of each argument */
+  uint32_t nargs;
 } wn_agg_t;
 
 /** A parsed aggregate list. */
@@ -105,6 +120,9 @@ typedef struct wn_aggs {
   size_t acc_size;  /* total FIXED accumulator bytes (multiple of 8) */
   size_t items;     /* number of ITEMS aggregates */
   uint32_t layout;  /* fingerprint of the accumulator layout (checked on state read) */
+  struct wn_udaf **udafs; /* the user-defined functions the list uses, one per name */
+  size_t nudafs;
+  int fallible;     /* some add can refuse a record (a user-defined aggregate) */
 } wn_aggs_t;
 
 #define WN_TOP_N_MAX 1000

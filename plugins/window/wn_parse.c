@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wn_udaf.h"
+
 #define KNOWN "count, sum, min, max, avg, distinct, approx_distinct, top_n"
 
 typedef struct pstate {
@@ -16,6 +18,8 @@ typedef struct pstate {
   char *err;
   size_t errlen;
   wn_aggs_t *out;
+  wn_udaf_resolve_fn resolve; /* user-defined functions, or NULL */
+  void *ud;
 } pstate_t;
 
 typedef struct tok {
@@ -73,14 +77,19 @@ static int is_key_name(const tok_t *t) { return t->len == 4 && memcmp(t->p, "$ke
 static int part_len(const tok_t *t) { return is_key_name(t) ? 3 : (int)t->len; }
 static const char *part_of(const tok_t *t) { return is_key_name(t) ? "key" : t->p; }
 
-/* index of the field named by t (added when new), or -1 (out of memory) */
-static int field_of(pstate_t *ps, const tok_t *t, int need_num, const char *fn) {
+enum { NEED_VALUE = 0, NEED_NUM = 1, NEED_ANY = 2 };
+
+/* index of the field named by t (added when new), or -1 (out of memory);
+ * need: NEED_NUM (a number), NEED_VALUE (a scalar's text), NEED_ANY (a
+ * user-defined function's argument: string, number or boolean) */
+static int field_of(pstate_t *ps, const tok_t *t, int need, const char *fn) {
   wn_aggs_t *a = ps->out;
   int key = is_key_name(t);
   for (size_t i = 0; i < a->nfields; i++) {
     wn_field_t *f = &a->fields[i];
     if (key ? f->is_key : (!f->is_key && strlen(f->name) == t->len && !memcmp(f->name, t->p, t->len))) {
-      if (need_num) f->need_num = 1;
+      if (need == NEED_NUM) f->need_num = 1;
+      else if (need == NEED_ANY) f->need_any = 1;
       else f->need_value = 1;
       return (int)i;
     }
@@ -95,10 +104,37 @@ static int field_of(pstate_t *ps, const tok_t *t, int need_num, const char *fn) 
     f->name = strndup(t->p, t->len);
     if (!f->name) return -1;
   }
-  f->need_num = need_num;
-  f->need_value = !need_num;
+  f->need_num = need == NEED_NUM;
+  f->need_value = need == NEED_VALUE;
+  f->need_any = need == NEED_ANY;
   f->first_user = fn;
   return (int)a->nfields++;
+}
+
+/* The user-defined function named by fn: one already resolved, or a new
+ * one from the resolver (kept in the list's udafs). */
+static int udaf_of(pstate_t *ps, const tok_t *fn, wn_udaf_t **out) {
+  wn_aggs_t *a = ps->out;
+  for (size_t i = 0; i < a->nudafs; i++) {
+    const char *n = wn_udaf_name(a->udafs[i]);
+    if (strlen(n) == fn->len && memcmp(n, fn->p, fn->len) == 0) {
+      *out = a->udafs[i];
+      return 0;
+    }
+  }
+  char name[128], why[768];
+  if (fn->len >= sizeof name) return fail_at(ps, fn->col, "function name too long");
+  memcpy(name, fn->p, fn->len);
+  name[fn->len] = '\0';
+  wn_udaf_t **v = realloc(a->udafs, (a->nudafs + 1) * sizeof *v);
+  if (!v) return fail_at(ps, fn->col, "out of memory");
+  a->udafs = v;
+  why[0] = '\0';
+  wn_udaf_t *u = ps->resolve(ps->ud, name, why, sizeof why);
+  if (!u) return fail_at(ps, fn->col, "%s", why);
+  a->udafs[a->nudafs++] = u;
+  *out = u;
+  return 0;
 }
 
 static int parse_item(pstate_t *ps) {
@@ -119,11 +155,17 @@ static int parse_item(pstate_t *ps) {
     fn = first;
   }
   const wn_agg_ops_t *ops = wn_agg_ops_find(fn.p, fn.len);
+  wn_udaf_t *udaf = NULL;
+  if (!ops && ps->resolve) {
+    if (udaf_of(ps, &fn, &udaf) != 0) return -1;
+    ops = udaf->desc->acc_size ? &wn_udaf_fixed_ops : &wn_udaf_var_ops;
+  }
   if (!ops)
     return fail_at(ps, fn.col, "unknown function '%.*s' (known: " KNOWN ")", (int)fn.len, fn.p);
+  const char *fnname = udaf ? udaf->name : ops->fn;
 
   /* arguments */
-  tok_t args[4];
+  tok_t args[WN_ARGS_MAX];
   size_t nargs = 0;
   skip_ws(ps);
   size_t open_col = ps->i + 1;
@@ -136,9 +178,9 @@ static int parse_item(pstate_t *ps) {
       for (;;) {
         tok_t t;
         if (word(ps, &t) != 0)
-          return fail_at(ps, ps->i + 1, "%s: expected a field name, found %s", ops->fn,
+          return fail_at(ps, ps->i + 1, "%s: expected a field name, found %s", fnname,
                          found(ps, fb, sizeof fb));
-        if (nargs == 4) return fail_at(ps, t.col, "%s: too many arguments", ops->fn);
+        if (nargs == WN_ARGS_MAX) return fail_at(ps, t.col, "%s: too many arguments", fnname);
         args[nargs++] = t;
         skip_ws(ps);
         if (ps->s[ps->i] == ',') {
@@ -149,7 +191,7 @@ static int parse_item(pstate_t *ps) {
           ps->i++;
           break;
         }
-        return fail_at(ps, ps->i + 1, "%s: expected ',' or ')', found %s", ops->fn,
+        return fail_at(ps, ps->i + 1, "%s: expected ',' or ')', found %s", fnname,
                        found(ps, fb, sizeof fb));
       }
     }
@@ -162,8 +204,23 @@ static int parse_item(pstate_t *ps) {
   g.weight = WN_FIELD_NONE;
   g.column = (int)first.col;
   char namebuf[256];
-  const char *fnname = ops->fn;
-  if (strcmp(fnname, "count") == 0) {
+  if (udaf) {
+    const sl_aggregate_t *d = udaf->desc;
+    g.fn = WN_FN_UDAF;
+    g.udaf = udaf;
+    if (nargs < d->min_args || nargs > d->max_args) {
+      if (d->min_args == d->max_args)
+        return fail_at(ps, nargs ? args[0].col : open_col, "%s takes %u argument%s, got %zu",
+                       fnname, d->min_args, d->min_args == 1 ? "" : "s", nargs);
+      return fail_at(ps, nargs ? args[0].col : open_col, "%s takes %u to %u arguments, got %zu",
+                     fnname, d->min_args, d->max_args, nargs);
+    }
+    for (size_t k = 0; k < nargs; k++)
+      if ((g.args[k] = field_of(ps, &args[k], NEED_ANY, fnname)) < 0) goto oom;
+    g.nargs = (uint32_t)nargs;
+    if (nargs) snprintf(namebuf, sizeof namebuf, "%s_%.*s", fnname, part_len(&args[0]), part_of(&args[0]));
+    else snprintf(namebuf, sizeof namebuf, "%s", fnname);
+  } else if (strcmp(fnname, "count") == 0) {
     g.fn = WN_FN_COUNT;
     if (nargs) return fail_at(ps, args[0].col, "count takes no argument");
     snprintf(namebuf, sizeof namebuf, "count");
@@ -184,8 +241,8 @@ static int parse_item(pstate_t *ps) {
       return fail_at(ps, nt->col, "top_n: n must be an integer from 1 to %d, got '%.*s'",
                      WN_TOP_N_MAX, (int)nt->len, nt->p);
     g.n = n;
-    if ((g.field = field_of(ps, &args[0], 0, fnname)) < 0) goto oom;
-    if (nargs == 3 && (g.weight = field_of(ps, &args[2], 1, fnname)) < 0) goto oom;
+    if ((g.field = field_of(ps, &args[0], NEED_VALUE, fnname)) < 0) goto oom;
+    if (nargs == 3 && (g.weight = field_of(ps, &args[2], NEED_NUM, fnname)) < 0) goto oom;
     snprintf(namebuf, sizeof namebuf, "top_%.*s", part_len(&args[0]), part_of(&args[0]));
   } else {
     static const struct {
@@ -201,7 +258,8 @@ static int parse_item(pstate_t *ps) {
     if (nargs != 1)
       return fail_at(ps, nargs ? args[1].col : open_col, "%s needs exactly one field: %s(field)",
                      fnname, fnname);
-    if ((g.field = field_of(ps, &args[0], one[k].num, fnname)) < 0) goto oom;
+    if ((g.field = field_of(ps, &args[0], one[k].num ? NEED_NUM : NEED_VALUE, fnname)) < 0)
+      goto oom;
     snprintf(namebuf, sizeof namebuf, "%s_%.*s", fnname, part_len(&args[0]), part_of(&args[0]));
   }
   const char *name = namebuf;
@@ -241,8 +299,13 @@ oom:
 }
 
 int wn_parse_aggs(const char *text, wn_aggs_t *out, char *err, size_t errlen) {
+  return wn_parse_aggs_ex(text, out, NULL, NULL, err, errlen);
+}
+
+int wn_parse_aggs_ex(const char *text, wn_aggs_t *out, wn_udaf_resolve_fn resolve, void *ud,
+                     char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
-  pstate_t ps = {text ? text : "", 0, err, errlen, out};
+  pstate_t ps = {text ? text : "", 0, err, errlen, out, resolve, ud};
   skip_ws(&ps);
   if (!ps.s[ps.i]) return fail_at(&ps, 1, "no aggregate given (e.g. \"count, sum(bytes)\")");
   for (;;) {

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "wn_agg.h"
+#include "wn_udaf.h"
 
 /**
  * Parse `text` into *out (zeroed first; free it with wn_aggs_free, also on
@@ -24,5 +25,13 @@
  * "column 12: unknown function 'mdian' (known: count, sum, ...)" in err.
  */
 int wn_parse_aggs(const char *text, wn_aggs_t *out, char *err, size_t errlen);
+
+/**
+ * The same, where a function that is not built in is looked up with
+ * `resolve` (window.c: the node's `functions`, then the plugins; see
+ * wn_udaf.h). Each name is resolved once per list.
+ */
+int wn_parse_aggs_ex(const char *text, wn_aggs_t *out, wn_udaf_resolve_fn resolve, void *ud,
+                     char *err, size_t errlen);
 
 #endif

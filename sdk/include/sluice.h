@@ -39,7 +39,7 @@ extern "C" {
 /** Incompatible changes bump the major; the host refuses other majors. */
 #define SL_ABI_MAJOR 1
 /** Additions (new host functions, new operator callbacks) bump the minor. */
-#define SL_ABI_MINOR 3
+#define SL_ABI_MINOR 4
 
 #if defined(_WIN32)
 #define SL_EXPORT __declspec(dllexport)
@@ -295,7 +295,15 @@ typedef struct sl_plugin {
   const char *description;
   const sl_operator_t *const *operators; /**< operator_count descriptors */
   size_t operator_count;
+  /* ABI 1.3 ends here. */
+  /** 1.4: user-defined aggregate functions (see sl_aggregate_t), or NULL. */
+  const struct sl_aggregate *const *aggregates;
+  size_t aggregate_count;
 } sl_plugin_t;
+
+/** Does this plugin descriptor (built against some SDK minor) have `field`? */
+#define SL_PLUGIN_HAS(d, field) \
+  ((d)->struct_size >= offsetof(sl_plugin_t, field) + sizeof((d)->field))
 
 /** Does this operator descriptor (built against some SDK minor) have `field`? */
 #define SL_OPERATOR_HAS(op, field) \
@@ -314,7 +322,19 @@ typedef struct sl_plugin {
   const sl_plugin_t sluice_plugin = {                                        \
       SL_ABI_MAJOR, SL_ABI_MINOR, sizeof(sl_plugin_t),                       \
       sizeof(sl_operator_t), pname, pversion, pdescription, sl__plugin_ops,  \
-      sizeof(sl__plugin_ops) / sizeof(sl__plugin_ops[0])}
+      sizeof(sl__plugin_ops) / sizeof(sl__plugin_ops[0]), NULL, 0}
+
+/**
+ * 1.4: define a plugin from arrays, with aggregate functions and/or
+ * operators (either array may be NULL with a count of 0, not both):
+ *   static const sl_aggregate_t *const aggs[] = {&geomean};
+ *   SL_PLUGIN_DEFINE_FULL("stats", "1.0.0", "statistics", NULL, 0, aggs, 1);
+ */
+#define SL_PLUGIN_DEFINE_FULL(pname, pversion, pdescription, ops, nops, aggs, naggs) \
+  SL_EXPORT extern const sl_plugin_t sluice_plugin;                                \
+  const sl_plugin_t sluice_plugin = {SL_ABI_MAJOR, SL_ABI_MINOR, sizeof(sl_plugin_t), \
+                                     sizeof(sl_operator_t), pname, pversion,      \
+                                     pdescription, ops, nops, aggs, naggs}
 
 /* --------------------------------------------------- Host function table */
 
@@ -377,6 +397,85 @@ typedef struct sl_config_entry {
   int declared;           /**< 1 if the key is in the operator's config map */
 } sl_config_entry_t;
 
+/* ------------------------------------------ Aggregate functions (1.4) */
+
+/**
+ * 1.4: one argument of an aggregate call, e.g. the value of field `x` in
+ * `hist(x)` of the window operator: a JSON string (escapes resolved), number
+ * or boolean of the record's value, or the record key (`$key`, a string).
+ * Owned by the host, valid during the call.
+ */
+typedef struct sl_agg_arg {
+  sl_json_type_t type; /**< SL_JSON_STRING, SL_JSON_NUMBER or SL_JSON_BOOL */
+  const char *text;    /**< the string's bytes, or the number / true / false as written */
+  size_t len;
+  double num;          /**< the number, when type is SL_JSON_NUMBER (else 0) */
+} sl_agg_arg_t;
+
+/** 1.4: an accumulator: `len` bytes at `ptr` (see sl_aggregate_t.acc_size). */
+typedef struct sl_acc {
+  void *ptr;
+  size_t len;
+} sl_acc_t;
+
+/** 1.4: the most arguments an aggregate function may take. */
+#define SL_AGG_ARGS_MAX 8
+
+/**
+ * 1.4: a user-defined aggregate function (Flink's AggregateFunction): an
+ * accumulator is created, records are added to it, accumulators of parts
+ * (a sliding window's slices, merging sessions) are merged, and the result
+ * is written as one JSON value. The window operator calls it where the DAG
+ * names it in `aggregate:` (docs/time-and-windows.md); the accumulator bytes
+ * are what keyed state and checkpoints keep, so they must hold no pointers.
+ *
+ * Two kinds of accumulator:
+ *  - acc_size > 0, fixed: acc->ptr points to acc_size bytes the host owns
+ *    (8-aligned); create, add and merge update them in place.
+ *  - acc_size == 0, variable: the host hands the current bytes (read-only)
+ *    and the function sets acc->ptr / acc->len to the new bytes, which it
+ *    owns and keeps valid until its next call on the same instance.
+ *
+ * Callbacks (never concurrently for one instance; on the task's thread,
+ * except open/close on the thread that starts and ends the job):
+ *  - open, optional: one instance per use in a task, `arg` is the ARG of
+ *    a `SCHEME:ARG` reference (NULL otherwise). Return 0, or a negative code
+ *    with a message in errbuf.
+ *  - create: a new, empty accumulator.
+ *  - add: add one record's arguments (nargs between min_args and
+ *    max_args). Return 1 if the accumulator changed, 0 if not, or a negative
+ *    code after sl_set_error(): the record then fails under the node's
+ *    on_error (nothing of it is kept).
+ *  - merge: dst += src (src is an accumulator this function produced).
+ *  - result: write the result as one JSON value into json[0..cap) and
+ *    return its length; a length >= cap means "call again with more room".
+ *    The text need not be NUL-terminated.
+ * create, merge and result return a negative code after sl_fail() to fail
+ * the job (a broken aggregate is not a bad record).
+ */
+typedef struct sl_aggregate {
+  uint32_t struct_size;     /**< sizeof(sl_aggregate_t) (SL_AGGREGATE_INIT) */
+  const char *name;         /**< unique within its plugin: [a-z0-9_]+ */
+  const char *description;  /**< one line */
+  /**
+   * `SCHEME:ARG` as a reference selects this function with ARG (a file path
+   * relative to the DAG file) given to open. The Lua host declares "lua".
+   * NULL = no scheme.
+   */
+  const char *scheme;
+  uint32_t min_args, max_args; /**< argument count range, max <= SL_AGG_ARGS_MAX */
+  size_t acc_size;             /**< fixed accumulator size in bytes, or 0 = variable */
+  int (*open)(sl_ctx_t *ctx, const char *arg, void **inst, char *errbuf, size_t errbuf_len);
+  void (*close)(void *inst);
+  int (*create)(sl_ctx_t *ctx, void *inst, sl_acc_t *acc);
+  int (*add)(sl_ctx_t *ctx, void *inst, sl_acc_t *acc, const sl_agg_arg_t *args, size_t nargs);
+  int (*merge)(sl_ctx_t *ctx, void *inst, sl_acc_t *dst, const void *src, size_t src_len);
+  long (*result)(sl_ctx_t *ctx, void *inst, const void *acc, size_t len, char *json, size_t cap);
+  /* Later minors append fields after this line. */
+} sl_aggregate_t;
+
+#define SL_AGGREGATE_INIT .struct_size = sizeof(sl_aggregate_t)
+
 /**
  * The host's function table. Plugins never call it directly: use the
  * sl_*() wrappers below. Fields are only ever appended.
@@ -438,6 +537,9 @@ typedef struct sl_host_api {
   int (*current_key)(sl_ctx_t *ctx, sl_bytes_t *out);
   int (*source_partition)(sl_ctx_t *ctx, uint32_t partition);
   /* ABI 1.3 ends here. */
+  const sl_aggregate_t *(*aggregate_find)(sl_ctx_t *ctx, const char *ref, const char **arg,
+                                          char *errbuf, size_t errbuf_len);
+  /* ABI 1.4 ends here. */
 } sl_host_api_t;
 
 /**
@@ -776,6 +878,28 @@ static inline int sl_current_key(sl_ctx_t *ctx, sl_bytes_t *out) {
  */
 static inline int sl_source_partition(sl_ctx_t *ctx, uint32_t partition) {
   return SL__HOST(ctx)->source_partition(ctx, partition);
+}
+
+/* ------------------------------------------ Aggregate functions (1.4) */
+
+/**
+ * Find a user-defined aggregate function (sl_aggregate_t) by reference, as
+ * a DAG names it:
+ *  - "NAME"        the function NAME of any plugin on the search path
+ *                  (an error if two plugins have one);
+ *  - "PLUGIN:NAME" function NAME of the plugin named PLUGIN;
+ *  - "PATH.so:NAME" function NAME of that file (relative to the DAG file);
+ *  - "SCHEME:ARG"  the function declaring SCHEME (the Lua host declares
+ *                  "lua": "lua:median.lua"); *arg gets ARG joined to the
+ *                  DAG file's directory (owned by the host until close).
+ * *arg is NULL for the other forms. Callable from open() only. Returns the
+ * descriptor (call its open, if any, to make an instance), or NULL with a
+ * message in errbuf.
+ */
+static inline const sl_aggregate_t *sl_aggregate_find(sl_ctx_t *ctx, const char *ref,
+                                                      const char **arg, char *errbuf,
+                                                      size_t errbuf_len) {
+  return SL__HOST(ctx)->aggregate_find(ctx, ref, arg, errbuf, errbuf_len);
 }
 
 /** Text of an SDK code (negative error or flow-control code). Static storage. */

@@ -50,6 +50,11 @@ dag() {
 dag crash.yaml
 
 reset_run() { rm -rf ckpt out.txt out.txt.pending-* statedir; }
+# The runs' temporary state directories go to a TMPDIR of this test's own, so
+# that other tests (or another checkout's) running at the same time do not
+# change the count below.
+mkdir -p tmp
+export TMPDIR="$PWD/tmp"
 # Temporary state directories present now (compgen: no error when there is none).
 state_dirs() { compgen -G "${TMPDIR:-/tmp}/sluice-state-*" | wc -l || true; }
 

@@ -43,7 +43,7 @@ bad_config sessize "type: session, gap: 5m, size: 1m" "session windows take gap 
 bad_config nogap "type: session" "session windows need gap"
 bad_config type "type: hopping, size: 1m" "type: unknown window type 'hopping' (tumbling, sliding or session)"
 bad_config agg "size: 1m, aggregate: \"count, sum(bytes), mdian(latency)\"" \
-  "aggregate: column 20: unknown function 'mdian' (known: count, sum, min, max, avg, distinct, approx_distinct, top_n)"
+  "aggregate: column 20: unknown function 'mdian' (known: count, sum, min, max, avg, distinct, approx_distinct, top_n; no plugin has an aggregate function of that name and \`functions\` does not define it)"
 bad_config topn "size: 1m, aggregate: \"top_n(page, zero)\"" "aggregate: column 13: top_n: n must be an integer from 1 to 1000, got 'zero'"
 bad_config dup "size: 1m, aggregate: \"count, count\"" "aggregate: column 8: duplicate output name 'count'"
 bad_config nokey "size: 1m" "the window operator needs \`key_by:\` on its node" "# no key_by"

@@ -12,4 +12,4 @@ static const sl_operator_t *const ops[] = {&op};
 
 SL_EXPORT extern const sl_plugin_t sluice_plugin;
 const sl_plugin_t sluice_plugin = {99, 0, sizeof(sl_plugin_t), sizeof(sl_operator_t),
-                                   "bad_abi", "1.0.0", "wrong ABI major", ops, 1};
+                                   "bad_abi", "1.0.0", "wrong ABI major", ops, 1, NULL, 0};

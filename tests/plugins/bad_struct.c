@@ -8,4 +8,4 @@ static const sl_operator_t *const ops[] = {&small_op};
 SL_EXPORT extern const sl_plugin_t sluice_plugin;
 const sl_plugin_t sluice_plugin = {SL_ABI_MAJOR, SL_ABI_MINOR, sizeof(sl_plugin_t),
                                    sizeof(sl_operator_t), "bad_struct", "1.0.0",
-                                   "operator descriptor too small", ops, 1};
+                                   "operator descriptor too small", ops, 1, NULL, 0};

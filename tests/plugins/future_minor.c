@@ -12,4 +12,4 @@ static const sl_operator_t *const ops[] = {&op};
 SL_EXPORT extern const sl_plugin_t sluice_plugin;
 const sl_plugin_t sluice_plugin = {SL_ABI_MAJOR, SL_ABI_MINOR + 7, sizeof(sl_plugin_t),
                                    sizeof(sl_operator_t), "future_minor", "1.0.0",
-                                   "needs a newer host", ops, 1};
+                                   "needs a newer host", ops, 1, NULL, 0};

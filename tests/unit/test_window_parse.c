@@ -145,12 +145,93 @@ static void too_many(void **st) {
   expect_error(text, want);
 }
 
+/* ---- user-defined functions (wn_parse_aggs_ex with a resolver) ---- */
+
+static int fake_create(sl_ctx_t *c, void *i, sl_acc_t *a) { return 0; }
+static int fake_add(sl_ctx_t *c, void *i, sl_acc_t *a, const sl_agg_arg_t *v, size_t n) { return 1; }
+static int fake_merge(sl_ctx_t *c, void *i, sl_acc_t *d, const void *s, size_t n) { return 0; }
+static long fake_result(sl_ctx_t *c, void *i, const void *a, size_t n, char *j, size_t cap) { return 0; }
+static const sl_aggregate_t k_fixed = {SL_AGGREGATE_INIT, .name = "fixed", .min_args = 1,
+                                       .max_args = 2, .acc_size = 12, .create = fake_create,
+                                       .add = fake_add, .merge = fake_merge,
+                                       .result = fake_result};
+static const sl_aggregate_t k_var = {SL_AGGREGATE_INIT, .name = "var", .min_args = 0,
+                                     .max_args = 0, .acc_size = 0, .create = fake_create,
+                                     .add = fake_add, .merge = fake_merge, .result = fake_result};
+
+typedef struct resolver {
+  int calls;
+} resolver_t;
+
+/* "p"/"q": fixed (1-2 arguments), "v": variable (none); else unknown */
+static wn_udaf_t *resolve(void *ud, const char *name, char *err, size_t errlen) {
+  resolver_t *r = ud;
+  r->calls++;
+  const sl_aggregate_t *d = strcmp(name, "v") == 0 ? &k_var
+                            : strcmp(name, "p") == 0 || strcmp(name, "q") == 0 ? &k_fixed
+                                                                               : NULL;
+  if (!d) {
+    snprintf(err, errlen, "no function '%s'", name);
+    return NULL;
+  }
+  return wn_udaf_new(name, d, NULL);
+}
+
+static void user_defined_functions(void **st) {
+  wn_aggs_t a;
+  char err[256] = "";
+  resolver_t r = {0};
+  assert_int_equal(wn_parse_aggs_ex("count, p(bytes, $key), x=p(page), v, sum(bytes)", &a,
+                                    resolve, &r, err, sizeof err), 0);
+  assert_int_equal(r.calls, 2); /* p resolved once, used twice */
+  assert_int_equal(a.nudafs, 2);
+  assert_int_equal(a.n, 5);
+  assert_string_equal(a.v[1].name, "p_bytes");
+  assert_string_equal(a.v[2].name, "x");
+  assert_string_equal(a.v[3].name, "v");
+  assert_int_equal(a.v[1].fn, WN_FN_UDAF);
+  assert_ptr_equal(a.v[1].udaf, a.v[2].udaf);
+  assert_int_equal(a.v[1].nargs, 2);
+  assert_true(a.fields[a.v[1].args[0]].need_any);
+  assert_true(a.fields[a.v[1].args[1]].is_key);
+  assert_int_equal(a.v[1].args[0], a.v[4].field); /* bytes: one field for p and sum */
+  assert_true(a.fields[a.v[4].field].need_num);
+  /* fixed accumulators in the pane (12 bytes, rounded to 16), the variable one as items */
+  assert_int_equal(a.v[1].ops->storage, WN_STORE_FIXED);
+  assert_int_equal(a.v[3].ops->storage, WN_STORE_VAR);
+  assert_int_equal(a.items, 1);
+  assert_int_equal(a.acc_size, 8 + 16 + 16 + 16);
+  assert_true(a.fallible);
+  uint32_t layout = a.layout;
+  wn_aggs_free(&a);
+  /* another function of the same size: another layout */
+  assert_int_equal(wn_parse_aggs_ex("count, q(bytes, $key), x=q(page), v, sum(bytes)", &a,
+                                    resolve, &r, err, sizeof err), 0);
+  assert_int_not_equal(a.layout, layout);
+  wn_aggs_free(&a);
+
+  assert_int_equal(wn_parse_aggs_ex("count, p()", &a, resolve, &r, err, sizeof err), -1);
+  assert_string_equal(err, "column 9: p takes 1 to 2 arguments, got 0");
+  wn_aggs_free(&a);
+  assert_int_equal(wn_parse_aggs_ex("v(a)", &a, resolve, &r, err, sizeof err), -1);
+  assert_string_equal(err, "column 3: v takes 0 arguments, got 1");
+  wn_aggs_free(&a);
+  assert_int_equal(wn_parse_aggs_ex("count, zz(a)", &a, resolve, &r, err, sizeof err), -1);
+  assert_string_equal(err, "column 8: no function 'zz'");
+  wn_aggs_free(&a);
+  /* without a resolver, an unknown name is the built-ins' error */
+  assert_int_equal(wn_parse_aggs("p(a)", &a, err, sizeof err), -1);
+  assert_non_null(strstr(err, "unknown function 'p'"));
+  wn_aggs_free(&a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(parses_the_full_list),
       cmocka_unit_test(key_field_and_layout_fingerprint),
       cmocka_unit_test(errors_name_the_column),
       cmocka_unit_test(too_many),
+      cmocka_unit_test(user_defined_functions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
