@@ -12,16 +12,25 @@
  *   once, in set_key, and shared by every state of the record. The
  *   slot index takes the hash's high bits (the key group takes it modulo
  *   max_key_groups, i.e. its low bits, and an instance holds a range of key
- *   groups: low bits would cluster).
+ *   groups: low bits would cluster). The slot of the last lookup is
+ *   remembered for the current key, so a get followed by a put or a clear of
+ *   the same state probes once.
  *   An entry (state, key) is one allocation: a 32-byte header (the hash is
  *   kept in the slot only), key bytes, then for a value state the value with
- *   some spare capacity (a put that fits is a memcpy, no allocation; one
- *   that does not gets 1.5x the old capacity). A list entry carries a list (items {offset,
+ *   some spare capacity (the rest of the block's size class; a put that fits
+ *   is a memcpy, no allocation; one that does not gets 1.5x the old
+ *   capacity). A list entry carries a list (items {offset,
  *   length} into one data buffer, plus a head index: trim_front moves the
  *   head; the dead front is compacted away when the list must grow). A map
  *   entry carries a small open-addressing table of its own (same scheme),
- *   each map entry one allocation {mkey, value, spare}. An empty list or map
- *   is removed.
+ *   whose first slot array (room for one key) and first small map entry
+ *   live in the state entry itself (so a key's timer, a one-key map, is one
+ *   block); other map entries are one allocation each {mkey, value, spare}.
+ *   An empty list or map is removed.
+ *   Blocks of up to 512 bytes (entries, map entries, map slot arrays) come
+ *   from per-instance free lists by 16-byte size class (pool_t), holding at
+ *   most as many blocks as the table has slots: creating and deleting a
+ *   key's state once per window costs no malloc in steady state.
  *
  * TTL
  *   Each entry stores its expiry time (processing time of its last write +
@@ -101,6 +110,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* inlined: the keys hashed here are short, a call through the PLT costs as much */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "state.h"
@@ -165,11 +176,35 @@ typedef struct mslot {
 } mslot_t;
 
 typedef struct map {
-  mslot_t *slots;
-  size_t cap, count; /* cap: power of two >= 8 */
+  mslot_t *slots; /* MAP_INLINE slots right after the map_t, or an allocation */
+  size_t cap, count; /* cap: power of two >= MAP_INLINE */
   unsigned shift;
+  uint32_t arena_used; /* the arena holds a map entry */
   uint64_t bytes; /* map keys + values */
 } map_t;
+
+/* A map entry (the state entry) carries, after its map_t, the map's first
+ * slot array (MAP_INLINE slots: room for one key) and an "arena" for one
+ * small map entry: a map of one short key and value, such as a key's
+ * event-time timer, is a single allocation and a single block to read. */
+#define MAP_INLINE 2u
+#define MAP_ARENA 32u
+
+/* Free lists of small blocks (entries, map entries, map slot arrays), per
+ * instance, by size class of POOL_GRAIN bytes: a window that creates and
+ * deletes a key's state for every window does no malloc or free in steady
+ * state. A block always comes from pool_get(size) and goes back through
+ * pool_put(same size) (or free(): a pooled block is an ordinary malloc'd
+ * one). The pool keeps at most `max` blocks (the table's slot count, which
+ * follows the peak number of entries): the rest go back to malloc. */
+#define POOL_GRAIN 16u
+#define POOL_MAX_BLOCK 512u
+#define POOL_CLASSES (POOL_MAX_BLOCK / POOL_GRAIN)
+
+typedef struct pool {
+  void *head[POOL_CLASSES];
+  size_t n, max;
+} pool_t;
 
 typedef struct snap_state {
   uint32_t kind;
@@ -200,6 +235,12 @@ struct mem_ks {
   uint32_t kg;
   int key_rc; /* 0, SL_ESTATE before the first set_key, SL_EINVAL for a key over 4 GiB */
   uint64_t kh;
+  /* The last lookup of the current key: slot lk_i for hash lk_h (valid while
+   * lk_ok: set_key and every change to the slot array clear it). An operator
+   * that reads then writes or clears a state (get then put) probes once. */
+  uint64_t lk_h;
+  size_t lk_i;
+  bool lk_ok;
   int64_t now;
   /* snapshots */
   uint32_t epoch, frozen_below; /* entries with epoch < frozen_below are frozen */
@@ -219,11 +260,73 @@ struct mem_ks {
   bool any_ttl;
   size_t sweep;
   uint64_t bytes;
+  uint32_t kg_mask; /* max_kg - 1 when max_kg is a power of two (the key group is a mask), else 0 */
+  pool_t pool;
 };
 
 /* ------------------------------------------------------------- helpers */
 
 static inline size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* ASan: a pooled block is poisoned, as a freed one would be. */
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_ASAN 1
+#endif
+#endif
+#ifdef POOL_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* The size a block of `sz` bytes really has: its class's (spare room that
+ * value entries and map entries use as capacity). */
+static inline size_t pool_round(size_t sz) {
+  return sz <= POOL_MAX_BLOCK ? (sz + POOL_GRAIN - 1) & ~(size_t)(POOL_GRAIN - 1) : sz;
+}
+
+/* A block of at least sz bytes (p NULL: plain malloc). NULL when out of memory. */
+static inline void *pool_get(pool_t *p, size_t sz) {
+  if (sz == 0 || sz > POOL_MAX_BLOCK) return malloc(sz ? sz : 1);
+  size_t c = (sz - 1) / POOL_GRAIN;
+  void *b = p ? p->head[c] : NULL;
+  if (!b) return malloc((c + 1) * POOL_GRAIN);
+  UNPOISON(b, (c + 1) * POOL_GRAIN);
+  memcpy(&p->head[c], b, sizeof(void *));
+  p->n--;
+  return b;
+}
+
+/* Give back a block from pool_get(p?, sz) (p NULL: free it). */
+static inline void pool_put(pool_t *p, void *b, size_t sz) {
+  if (!b) return;
+  if (!p || sz == 0 || sz > POOL_MAX_BLOCK || p->n >= p->max) {
+    free(b);
+    return;
+  }
+  size_t c = (sz - 1) / POOL_GRAIN;
+  memcpy(b, &p->head[c], sizeof(void *));
+  p->head[c] = b;
+  p->n++;
+  POISON(b, (c + 1) * POOL_GRAIN);
+}
+
+static void pool_drain(pool_t *p) {
+  for (size_t c = 0; c < POOL_CLASSES; c++)
+    while (p->head[c]) {
+      void *b = p->head[c];
+      UNPOISON(b, (c + 1) * POOL_GRAIN);
+      memcpy(&p->head[c], b, sizeof(void *));
+      free(b);
+    }
+  p->n = 0;
+}
 
 /* Key equality without a call (the probe loop stays a leaf): 8 bytes at a
  * time, the tail as an overlapping 8-byte word. */
@@ -274,10 +377,39 @@ static void map_init(map_t *m) {
   memset(m, 0, sizeof(*m));
 }
 
-static void map_release(map_t *m) {
+static inline mslot_t *map_inline(map_t *m) { return (mslot_t *)(void *)(m + 1); }
+static inline unsigned char *map_arena(map_t *m) { return (unsigned char *)(map_inline(m) + MAP_INLINE); }
+
+/* A block for a map entry of (at least) sz bytes: the arena when it is free
+ * and big enough, else the pool. *vcap: the value room after a key of klen. */
+static ment_t *ment_alloc(map_t *m, size_t klen, size_t sz, size_t *vcap, pool_t *pool) {
+  size_t room;
+  ment_t *n;
+  if (!m->arena_used && sz <= MAP_ARENA) {
+    m->arena_used = 1;
+    room = MAP_ARENA;
+    n = (ment_t *)(void *)map_arena(m);
+  } else {
+    room = pool_round(sz);
+    n = pool_get(pool, room);
+  }
+  size_t cap = room - sizeof(ment_t) - klen;
+  *vcap = cap > MAX_LEN ? MAX_LEN : cap;
+  return n;
+}
+
+static void ment_free(map_t *m, ment_t *e, pool_t *pool) {
+  if ((unsigned char *)e == map_arena(m))
+    m->arena_used = 0;
+  else
+    pool_put(pool, e, sizeof(ment_t) + e->klen + e->vcap);
+}
+
+static void map_release(map_t *m, pool_t *pool) {
   if (!m->slots) return;
-  for (size_t i = 0; i < m->cap; i++) free(m->slots[i].e);
-  free(m->slots);
+  for (size_t i = 0; i < m->cap; i++)
+    if (m->slots[i].e) ment_free(m, m->slots[i].e, pool);
+  if (m->slots != map_inline(m)) pool_put(pool, m->slots, m->cap * sizeof(mslot_t));
   m->slots = NULL;
 }
 
@@ -286,14 +418,15 @@ static size_t map_find(const map_t *m, uint64_t h, const void *k, size_t klen) {
   for (size_t i = (size_t)(h >> m->shift);; i = (i + 1) & mask) {
     const ment_t *e = m->slots[i].e;
     if (!e) return i;
-    if (m->slots[i].hash == h && e->klen == klen && (klen == 0 || memcmp(e->b, k, klen) == 0))
-      return i;
+    if (m->slots[i].hash == h && e->klen == klen && key_eq(e->b, k, klen)) return i;
   }
 }
 
-static int map_resize(map_t *m, size_t cap) {
-  mslot_t *s = calloc(cap, sizeof(mslot_t));
+/* Grow to cap slots (MAP_INLINE: the inline array, for a new map). */
+static int map_resize(map_t *m, size_t cap, pool_t *pool) {
+  mslot_t *s = cap == MAP_INLINE ? map_inline(m) : pool_get(pool, cap * sizeof(mslot_t));
   if (!s) return SL_ENOMEM;
+  memset(s, 0, cap * sizeof(mslot_t));
   unsigned shift = 64u - (unsigned)__builtin_ctzll(cap);
   for (size_t i = 0; i < m->cap; i++) {
     if (!m->slots[i].e) continue;
@@ -301,7 +434,7 @@ static int map_resize(map_t *m, size_t cap) {
     while (s[j].e) j = (j + 1) & (cap - 1);
     s[j] = m->slots[i];
   }
-  free(m->slots);
+  if (m->slots && m->slots != map_inline(m)) pool_put(pool, m->slots, m->cap * sizeof(mslot_t));
   m->slots = s;
   m->cap = cap;
   m->shift = shift;
@@ -323,9 +456,10 @@ static void map_remove_at(map_t *m, size_t i) {
 }
 
 /* Set mk to v (copies both); aliasing-safe. */
-static int map_set(map_t *m, const void *mk, size_t mklen, const void *v, size_t len) {
+static int map_set(map_t *m, const void *mk, size_t mklen, const void *v, size_t len,
+                   pool_t *pool) {
   if (!m->slots) {
-    int rc = map_resize(m, 8);
+    int rc = map_resize(m, MAP_INLINE, pool);
     if (rc) return rc;
   }
   uint64_t h = XXH3_64bits(mk, mklen);
@@ -338,14 +472,13 @@ static int map_set(map_t *m, const void *mk, size_t mklen, const void *v, size_t
     return 0;
   }
   if (!e && (m->count + 1) * 4 > m->cap * 3) { /* grow first: never full */
-    int rc = map_resize(m, m->cap * 2);
+    int rc = map_resize(m, m->cap * 2, pool);
     if (rc) return rc;
     i = map_find(m, h, mk, mklen);
   }
   size_t cap = len;
   if (e && cap < (size_t)e->vcap + e->vcap / 2) cap = (size_t)e->vcap + e->vcap / 2;
-  if (cap > MAX_LEN) cap = MAX_LEN;
-  ment_t *n = malloc(sizeof(ment_t) + mklen + cap);
+  ment_t *n = ment_alloc(m, mklen, sizeof(ment_t) + mklen + cap, &cap, pool);
   if (!n) return SL_ENOMEM;
   n->klen = (uint32_t)mklen;
   n->vlen = (uint32_t)len;
@@ -355,7 +488,7 @@ static int map_set(map_t *m, const void *mk, size_t mklen, const void *v, size_t
   if (e) {
     m->bytes = m->bytes - e->vlen + len;
     m->slots[i].e = n;
-    free(e);
+    ment_free(m, e, pool);
     return 0;
   }
   m->slots[i].hash = h;
@@ -365,22 +498,26 @@ static int map_set(map_t *m, const void *mk, size_t mklen, const void *v, size_t
   return 0;
 }
 
-/* Deep copy with the same slot layout (an iteration cursor stays valid). */
-static int map_clone(map_t *dst, const map_t *src) {
+/* Deep copy with the same slot layout (an iteration cursor stays valid);
+ * dst is the map of a new entry (its inline slots are free). */
+static int map_clone(map_t *dst, const map_t *src, pool_t *pool) {
   *dst = *src;
-  dst->slots = calloc(src->cap, sizeof(mslot_t));
+  dst->arena_used = 0;
+  if (!src->slots) return 0;
+  dst->slots = src->cap == MAP_INLINE ? map_inline(dst) : pool_get(pool, src->cap * sizeof(mslot_t));
   if (!dst->slots) return SL_ENOMEM;
+  memset(dst->slots, 0, src->cap * sizeof(mslot_t));
   for (size_t i = 0; i < src->cap; i++) {
     const ment_t *e = src->slots[i].e;
     if (!e) continue;
-    size_t sz = sizeof(ment_t) + e->klen + e->vlen;
-    ment_t *n = malloc(sz);
+    size_t sz = sizeof(ment_t) + e->klen + e->vlen, vcap;
+    ment_t *n = ment_alloc(dst, e->klen, sz, &vcap, pool);
     if (!n) {
-      map_release(dst);
+      map_release(dst, pool);
       return SL_ENOMEM;
     }
     memcpy(n, e, sz);
-    n->vcap = e->vlen;
+    n->vcap = (uint32_t)vcap;
     dst->slots[i].hash = src->slots[i].hash;
     dst->slots[i].e = n;
   }
@@ -482,18 +619,36 @@ static int list_clone(list_t *dst, const list_t *src) {
 /* ------------------------------------------------------------ entries */
 
 static size_t aux_size(sl_state_kind_t kind) {
-  return kind == SL_STATE_LIST ? sizeof(list_t) : kind == SL_STATE_MAP ? sizeof(map_t) : 0;
+  return kind == SL_STATE_LIST  ? sizeof(list_t)
+         : kind == SL_STATE_MAP ? sizeof(map_t) + MAP_INLINE * sizeof(mslot_t) + MAP_ARENA
+                                : 0;
 }
 
-/* A new entry for (state, key); value entries get `vcap` bytes of room. */
-static ent_t *ent_alloc(sl_state_kind_t kind, uint32_t state, uint32_t kg, const void *key,
-                        size_t klen, size_t vcap) {
-  size_t sz = sizeof(ent_t) + klen;
-  if (kind == SL_STATE_VALUE)
-    sz += vcap;
-  else
+/* The size of entry e's block (what pool_get was asked for). */
+static inline size_t ent_size(const ent_t *e, sl_state_kind_t kind) {
+  if (kind == SL_STATE_VALUE) return sizeof(ent_t) + e->klen + e->vcap;
+  return sizeof(ent_t) + align8(e->klen) + aux_size(kind);
+}
+
+/* Value capacity for a value of len bytes after a key of klen: the room of
+ * the block's size class (a later put that fits is a memcpy). */
+static inline size_t value_room(size_t klen, size_t len) {
+  size_t sz = sizeof(ent_t) + klen + len;
+  size_t cap = (sz <= POOL_MAX_BLOCK ? pool_round(sz) : align8(sz)) - sizeof(ent_t) - klen;
+  return cap > MAX_LEN ? MAX_LEN : cap;
+}
+
+/* A new entry for (state, key); value entries get at least `vcap` bytes of room. */
+static ent_t *ent_alloc(pool_t *pool, sl_state_kind_t kind, uint32_t state, uint32_t kg,
+                        const void *key, size_t klen, size_t vcap) {
+  size_t sz;
+  if (kind == SL_STATE_VALUE) {
+    vcap = value_room(klen, vcap);
+    sz = sizeof(ent_t) + klen + vcap;
+  } else {
     sz = sizeof(ent_t) + align8(klen) + aux_size(kind);
-  ent_t *e = malloc(sz);
+  }
+  ent_t *e = pool_get(pool, sz);
   if (!e) return NULL;
   e->expire = NEVER;
   e->epoch = 0;
@@ -510,13 +665,15 @@ static ent_t *ent_alloc(sl_state_kind_t kind, uint32_t state, uint32_t kg, const
   return e;
 }
 
-static void ent_free_k(ent_t *e, sl_state_kind_t kind) {
+/* pool NULL: everything goes back to malloc (a snapshot freeing entries
+ * on another thread, after ks). */
+static void ent_free_k(pool_t *pool, ent_t *e, sl_state_kind_t kind) {
   if (!e) return;
   if (kind == SL_STATE_LIST)
     list_release(AUX(e));
   else if (kind == SL_STATE_MAP)
-    map_release(AUX(e));
-  free(e);
+    map_release(AUX(e), pool);
+  pool_put(pool, e, ent_size(e, kind));
 }
 
 static uint64_t ent_bytes_k(const ent_t *e, sl_state_kind_t kind) {
@@ -534,6 +691,7 @@ static inline sl_state_kind_t kind_of(const mem_ks_t *ks, const ent_t *e) {
 static int table_resize(mem_ks_t *ks, size_t cap) {
   slot_t *s = calloc(cap, sizeof(slot_t));
   if (!s) return SL_ENOMEM;
+  ks->lk_ok = false;
   unsigned shift = 64u - (unsigned)__builtin_ctzll(cap);
   for (size_t i = 0; i < ks->cap; i++) {
     if (!ks->slots[i].e) continue;
@@ -547,6 +705,7 @@ static int table_resize(mem_ks_t *ks, size_t cap) {
   ks->mask = cap - 1;
   ks->shift = shift;
   ks->grow_at = cap / 4 * 3;
+  ks->pool.max = cap;
   return 0;
 }
 
@@ -566,6 +725,7 @@ HOT size_t table_find(const mem_ks_t *ks, uint64_t h, uint32_t state, const void
 /* Put e into empty slot i (from table_find), growing first when due (the
  * table is never full). SL_ENOMEM when it cannot grow: e is not inserted. */
 static int table_insert_at(mem_ks_t *ks, size_t i, ent_t *e, uint64_t h) {
+  ks->lk_ok = false;
   if (ks->count + 1 > ks->grow_at) {
     if (table_resize(ks, ks->cap * 2) != 0) return SL_ENOMEM;
     i = table_find(ks, h, e->state, e->b, e->klen);
@@ -590,10 +750,11 @@ static void ent_drop(mem_ks_t *ks, ent_t *e) {
   if (frozen(ks, e))
     defer(ks, e);
   else
-    ent_free_k(e, kind_of(ks, e));
+    ent_free_k(&ks->pool, e, kind_of(ks, e));
 }
 
 static void table_remove_at(mem_ks_t *ks, size_t i) {
+  ks->lk_ok = false;
   ent_t *gone = ks->slots[i].e;
   ks->bytes -= ent_bytes_k(gone, kind_of(ks, gone));
   size_t mask = ks->mask;
@@ -631,7 +792,15 @@ static __attribute__((noinline)) size_t remove_expired(mem_ks_t *ks, size_t i, u
 /* The live entry of (st, current key): its slot in *idx, or NULL (then *idx
  * is the empty slot where it would go). An expired entry is removed. */
 HOT ent_t *lookup(mem_ks_t *ks, const sl_state_t *st, uint64_t h, size_t *idx) {
-  size_t i = table_find(ks, h, st->id, ks->key, ks->klen);
+  size_t i;
+  if (ks->lk_ok && ks->lk_h == h) { /* same key (lk_ok), same state (h) */
+    i = ks->lk_i;
+  } else {
+    i = table_find(ks, h, st->id, ks->key, ks->klen);
+    ks->lk_h = h;
+    ks->lk_i = i;
+    ks->lk_ok = true;
+  }
   ent_t *e = ks->slots[i].e;
   if (__builtin_expect(e && expired(ks, e), 0)) {
     i = remove_expired(ks, i, h, st->id);
@@ -642,20 +811,19 @@ HOT ent_t *lookup(mem_ks_t *ks, const sl_state_t *st, uint64_t h, size_t *idx) {
 }
 
 /* A copy of frozen entry e (deep: list or map too). */
-static ent_t *ent_clone(const ent_t *e, sl_state_kind_t kind) {
+static ent_t *ent_clone(pool_t *pool, const ent_t *e, sl_state_kind_t kind) {
   if (kind == SL_STATE_VALUE) {
-    size_t sz = sizeof(ent_t) + e->klen + e->vcap;
-    ent_t *n = malloc(sz);
+    ent_t *n = pool_get(pool, ent_size(e, kind));
     if (!n) return NULL;
     memcpy(n, e, sizeof(ent_t) + e->klen + e->vlen);
     return n;
   }
-  ent_t *n = ent_alloc(kind, e->state, e->kg, e->b, e->klen, 0);
+  ent_t *n = ent_alloc(pool, kind, e->state, e->kg, e->b, e->klen, 0);
   if (!n) return NULL;
   n->expire = e->expire;
-  int rc = kind == SL_STATE_LIST ? list_clone(AUX(n), AUX(e)) : map_clone(AUX(n), AUX(e));
+  int rc = kind == SL_STATE_LIST ? list_clone(AUX(n), AUX(e)) : map_clone(AUX(n), AUX(e), pool);
   if (rc) {
-    free(n);
+    pool_put(pool, n, ent_size(n, kind));
     return NULL;
   }
   return n;
@@ -665,7 +833,7 @@ static ent_t *ent_clone(const ent_t *e, sl_state_kind_t kind) {
 static ent_t *writable(mem_ks_t *ks, size_t i) {
   ent_t *e = ks->slots[i].e;
   if (!frozen(ks, e)) return e;
-  ent_t *n = ent_clone(e, kind_of(ks, e));
+  ent_t *n = ent_clone(&ks->pool, e, kind_of(ks, e));
   if (!n) return NULL;
   n->epoch = ks->epoch;
   ks->slots[i].e = n;
@@ -679,7 +847,7 @@ static void snap_destroy(mem_snap_t *s) {
   if (s->owns)
     for (size_t i = 0; i < s->n; i++) {
       ent_t *e = s->ents[i];
-      ent_free_k(e, (sl_state_kind_t)s->states[e->state].kind);
+      ent_free_k(NULL, e, (sl_state_kind_t)s->states[e->state].kind);
     }
   for (uint32_t i = 0; i < s->nstates; i++) free(s->states[i].name);
   free(s->states);
@@ -726,7 +894,7 @@ static void free_garbage(mem_ks_t *ks, size_t max) {
   size_t n = ks->ngarbage < max ? ks->ngarbage : max;
   for (size_t i = 0; i < n; i++) {
     ent_t *e = ks->garbage[--ks->ngarbage];
-    ent_free_k(e, kind_of(ks, e));
+    ent_free_k(&ks->pool, e, kind_of(ks, e));
   }
   if (ks->ngarbage == 0 && ks->capgarbage > 4096) { /* after a burst: give the memory back */
     free(ks->garbage);
@@ -987,6 +1155,7 @@ sl_keyed_state_t *sl_keyed_state_new_memory(uint32_t max_key_groups, uint32_t kg
   ks->max_kg = max_key_groups;
   ks->kg_begin = kg_begin;
   ks->kg_end = kg_end;
+  if ((max_key_groups & (max_key_groups - 1)) == 0) ks->kg_mask = max_key_groups - 1;
   ks->epoch = 1;
   ks->key_rc = SL_ESTATE; /* no key yet */
   if (table_resize(ks, 16) != 0) {
@@ -1009,7 +1178,7 @@ static void mem_free(sl_keyed_state_t *base_) {
       mem_snap_t *s = ks->snap;
       for (size_t i = 0; i < ks->cap; i++) {
         ent_t *e = ks->slots[i].e;
-        if (e && !frozen(ks, e)) ent_free_k(e, kind_of(ks, e));
+        if (e && !frozen(ks, e)) ent_free_k(NULL, e, kind_of(ks, e));
       }
       s->owns = 1;
       if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) snap_destroy(s);
@@ -1018,8 +1187,9 @@ static void mem_free(sl_keyed_state_t *base_) {
   }
   if (!abandoned)
     for (size_t i = 0; i < ks->cap; i++)
-      if (ks->slots[i].e) ent_free_k(ks->slots[i].e, kind_of(ks, ks->slots[i].e));
+      if (ks->slots[i].e) ent_free_k(NULL, ks->slots[i].e, kind_of(ks, ks->slots[i].e));
   free_garbage(ks, SIZE_MAX);
+  pool_drain(&ks->pool);
   free(ks->slots);
   free(ks->deferred);
   free(ks->garbage);
@@ -1106,9 +1276,12 @@ static void mem_set_key(sl_keyed_state_t *base_, const void *key, size_t len, ui
   mem_ks_t *ks = (mem_ks_t *)base_;
   ks->key = key;
   ks->klen = len;
-  ks->kg = ks->max_kg ? (uint32_t)(hash % ks->max_kg) : 0;
+  /* a mask when max_kg is a power of two (the usual 128): no division per record */
+  ks->kg = ks->kg_mask ? (uint32_t)hash & ks->kg_mask
+                       : ks->max_kg ? (uint32_t)(hash % ks->max_kg) : 0;
   ks->key_rc = len > MAX_LEN ? SL_EINVAL : 0;
   ks->kh = hash; /* shared by every state of the record */
+  ks->lk_ok = false;
 }
 
 static void mem_set_now(sl_keyed_state_t *base_, int64_t now_ms) { ((mem_ks_t *)base_)->now = now_ms; }
@@ -1130,7 +1303,7 @@ HOT int prep(mem_ks_t *ks, const sl_state_t *st, sl_state_kind_t kind, uint64_t 
 }
 
 static ent_t *new_entry(mem_ks_t *ks, const sl_state_t *st, size_t vcap) {
-  ent_t *e = ent_alloc(st->kind, st->id, ks->kg, ks->key, ks->klen, vcap);
+  ent_t *e = ent_alloc(&ks->pool, st->kind, st->id, ks->kg, ks->key, ks->klen, vcap);
   if (e) e->epoch = ks->epoch;
   return e;
 }
@@ -1166,8 +1339,8 @@ static int mem_put(sl_keyed_state_t *base_, sl_state_t *st, const void *v, size_
   } else if (e) { /* copy-on-write, or more room: a new allocation */
     size_t cap = len > e->vcap ? len : e->vcap;
     if (len > e->vcap && cap < (size_t)e->vcap + e->vcap / 2) cap = (size_t)e->vcap + e->vcap / 2;
-    if (cap > MAX_LEN) cap = MAX_LEN;
-    ent_t *n = malloc(sizeof(ent_t) + e->klen + cap);
+    cap = value_room(e->klen, cap);
+    ent_t *n = pool_get(&ks->pool, sizeof(ent_t) + e->klen + cap);
     if (!n) return SL_ENOMEM;
     memcpy(n, e, sizeof(ent_t) + e->klen);
     n->vcap = (uint32_t)cap;
@@ -1179,15 +1352,13 @@ static int mem_put(sl_keyed_state_t *base_, sl_state_t *st, const void *v, size_
     ks->slots[i].e = n;
     ent_drop(ks, e);
   } else {
-    size_t cap = align8(ks->klen + len) - ks->klen; /* malloc rounds up anyway */
-    if (cap > MAX_LEN) cap = MAX_LEN;
-    e = new_entry(ks, st, cap);
+    e = new_entry(ks, st, len);
     if (!e) return SL_ENOMEM;
     e->vlen = (uint32_t)len;
     e->expire = exp;
     if (len) memcpy(ent_val(e), v, len);
     if (table_insert_at(ks, i, e, h) != 0) {
-      free(e);
+      ent_free_k(&ks->pool, e, SL_STATE_VALUE);
       return SL_ENOMEM;
     }
     ks->bytes += ks->klen + len;
@@ -1224,11 +1395,11 @@ static int mem_list_append(sl_keyed_state_t *base_, sl_state_t *st, const void *
     e = new_entry(ks, st, 0);
     if (!e) return SL_ENOMEM;
     if ((rc = list_push(AUX(e), v, len)) != 0) {
-      ent_free_k(e, SL_STATE_LIST);
+      ent_free_k(&ks->pool, e, SL_STATE_LIST);
       return rc;
     }
     if (table_insert_at(ks, i, e, h) != 0) {
-      ent_free_k(e, SL_STATE_LIST);
+      ent_free_k(&ks->pool, e, SL_STATE_LIST);
       return SL_ENOMEM;
     }
     ks->bytes += ks->klen + len;
@@ -1331,17 +1502,17 @@ static int mem_map_put(sl_keyed_state_t *base_, sl_state_t *st, const void *mk, 
     if (!e) return SL_ENOMEM;
     map_t *m = AUX(e);
     uint64_t before = m->bytes;
-    if ((rc = map_set(m, mk, mklen, v, len)) != 0) return rc;
+    if ((rc = map_set(m, mk, mklen, v, len, &ks->pool)) != 0) return rc;
     ks->bytes = ks->bytes - before + m->bytes;
   } else {
     e = new_entry(ks, st, 0);
     if (!e) return SL_ENOMEM;
-    if ((rc = map_set(AUX(e), mk, mklen, v, len)) != 0) {
-      ent_free_k(e, SL_STATE_MAP);
+    if ((rc = map_set(AUX(e), mk, mklen, v, len, &ks->pool)) != 0) {
+      ent_free_k(&ks->pool, e, SL_STATE_MAP);
       return rc;
     }
     if (table_insert_at(ks, i, e, h) != 0) {
-      ent_free_k(e, SL_STATE_MAP);
+      ent_free_k(&ks->pool, e, SL_STATE_MAP);
       return SL_ENOMEM;
     }
     ks->bytes += ks->klen + ((map_t *)AUX(e))->bytes;
@@ -1374,7 +1545,7 @@ static int mem_map_remove(sl_keyed_state_t *base_, sl_state_t *st, const void *m
   ment_t *me = m->slots[j].e;
   uint64_t gone = (uint64_t)me->klen + me->vlen;
   map_remove_at(m, j);
-  free(me);
+  ment_free(m, me, &ks->pool);
   m->bytes -= gone;
   ks->bytes -= gone;
   e->expire = expiry_for(ks, st);
@@ -1452,7 +1623,7 @@ static int restore_put(mem_ks_t *ks, ent_t *e, uint64_t h) {
     ks->slots[i].e = e;
     ent_drop(ks, old);
   } else if (table_insert_at(ks, i, e, h) != 0) {
-    ent_free_k(e, kind_of(ks, e));
+    ent_free_k(&ks->pool, e, kind_of(ks, e));
     return SL_ENOMEM;
   }
   ks->bytes += ent_bytes_k(e, kind_of(ks, e));
@@ -1486,7 +1657,7 @@ static int parse_entry(mem_ks_t *ks, sl_blob_rd_t *r, const sl_blob_state_t *rs,
   ent_t *e = NULL;
   if (apply) {
     struct sl_state *st = rs[sid].bound;
-    e = ent_alloc(kind, st->id, g, key, klen, vlen);
+    e = ent_alloc(&ks->pool, kind, st->id, g, key, klen, vlen);
     if (!e) return sl_blob_fail(r, "out of memory restoring keyed state");
     e->expire = (int64_t)expire;
     e->epoch = ks->epoch;
@@ -1513,11 +1684,11 @@ static int parse_entry(mem_ks_t *ks, sl_blob_rd_t *r, const sl_blob_state_t *rs,
       } else {
         if (sl_blob_bytes(r, &a, &alen, "map key")) goto fail;
         if (sl_blob_bytes(r, &b, &blen, "map value")) goto fail;
-        if (apply && map_set(AUX(e), a, alen, b, blen)) goto nomem;
+        if (apply && map_set(AUX(e), a, alen, b, blen, &ks->pool)) goto nomem;
       }
     }
     if (apply && count == 0) { /* never written; tolerated */
-      ent_free_k(e, kind);
+      ent_free_k(&ks->pool, e, kind);
       return 0;
     }
   }
@@ -1527,7 +1698,7 @@ static int parse_entry(mem_ks_t *ks, sl_blob_rd_t *r, const sl_blob_state_t *rs,
 nomem:
   sl_blob_fail(r, "out of memory restoring keyed state");
 fail:
-  if (e) ent_free_k(e, kind);
+  if (e) ent_free_k(&ks->pool, e, kind);
   return -1;
 }
 

@@ -2,11 +2,14 @@
  * timers.h - the timer queue of one operator instance: timers by (domain,
  * timestamp, key), deduplicated, popped in timestamp order.
  *
- * Two binary heaps (event time, processing time) of slots ordered by
- * (ts, order of setting), and one open-addressing hash table over the same
- * slots for deduplication and deletion. A slot keeps short keys inline, so
- * setting a timer costs no malloc unless its key is long; the slot arrays
- * grow by doubling and are reused through a free list.
+ * Per domain (event time, processing time), items ordered by (ts, order
+ * of setting) in a sorted run (appends: timers set in ascending time, the
+ * common case, cost O(1)) and a 4-ary heap (the others); one
+ * open-addressing hash table over the timers' slots for deduplication and
+ * deletion (removal is lazy in the run and heap: see timers.c). A slot
+ * keeps short keys inline, so setting a timer costs no malloc unless its
+ * key is long; the arrays grow by doubling and slots are reused through a
+ * free list.
  *
  * This is memory only: the host (host_time.c) also writes each timer into
  * the instance's keyed state, which is what checkpoints save and what a
