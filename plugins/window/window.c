@@ -189,6 +189,7 @@ static int save(win_t *w, sl_ctx_t *ctx) {
   if (h->npanes == 0) {
     if (h->timer_ts != WN_NO_TIMER) sl_timer_delete(ctx, SL_TIME_EVENT, h->timer_ts);
     if (h->early_ts != WN_NO_TIMER) sl_timer_delete(ctx, SL_TIME_PROCESSING, h->early_ts);
+    h->timer_ts = h->early_ts = WN_NO_TIMER; /* the scratch copy may go on being used */
     if ((rc = sl_state_clear(ctx, w->st)) != 0) return state_failed(ctx, "clearing keyed state", rc);
     return 0;
   }
@@ -914,7 +915,6 @@ static int win_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
     /* catch_up fired or dropped windows: keep that even if a user-defined
      * aggregate refuses this record below */
     if ((rc = rearm(w, ctx)) != 0 || (rc = save(w, ctx)) != 0) return rc;
-    if (H(w)->npanes == 0) H(w)->timer_ts = H(w)->early_ts = WN_NO_TIMER; /* save dropped them */
   }
   switch (w->w.kind) {
   case WN_TUMBLING: rc = apply_tumbling(w, ctx, rec->ts, wm); break;

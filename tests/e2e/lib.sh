@@ -88,3 +88,17 @@ check_counts() {
     { n++; if ($2 != n) { print label ": key " $1 " has count " $2 " where " n " was expected"; exit 1 } }' >&3 ||
     fail "$1: running counts have gaps or repeats"
 }
+
+# window_model_bin: the path of the window reference model
+# (tests/tools/window_model.c): the one built with the tests, or one built
+# here in the scratch directory. Needs SLUICE_SOURCE_DIR.
+window_model_bin() {
+  local built="${SLUICE_BUILD_DIR:-/nonexistent}/tests/window_model"
+  if [ -x "$built" ]; then
+    echo "$built"
+    return
+  fi
+  cc -O2 -I"$SLUICE_SOURCE_DIR/plugins/window" "$SLUICE_SOURCE_DIR/tests/tools/window_model.c" \
+    "$SLUICE_SOURCE_DIR/plugins/window/wn_hll.c" -lm -o window_model >&2
+  echo "$PWD/window_model"
+}

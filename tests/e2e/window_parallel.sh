@@ -8,12 +8,7 @@ source "$(dirname "$0")/lib.sh"
 : "${SLUICE_SOURCE_DIR:?}"
 export LC_ALL=C
 
-MODEL="${SLUICE_BUILD_DIR:-/nonexistent}/tests/window_model"
-if [ ! -x "$MODEL" ]; then
-  cc -O2 -I"$SLUICE_SOURCE_DIR/plugins/window" "$SLUICE_SOURCE_DIR/tests/tools/window_model.c" \
-    "$SLUICE_SOURCE_DIR/plugins/window/wn_hll.c" -lm -o window_model
-  MODEL=$PWD/window_model
-fi
+MODEL=$(window_model_bin)
 
 AGG='count, sum(v), min(v), max(v), avg(v), distinct(s), approx_distinct(s), top_n(s, 3), tw=top_n(s, 2, w), dk=distinct($key)'
 "$MODEL" gen 17 3000 11 300 5 1700000000000 > input.jsonl

@@ -20,12 +20,7 @@ source "$(dirname "$0")/lib.sh"
 : "${SLUICE_SOURCE_DIR:?}" "${SLUICE_TEST_PLUGIN_DIR:?}"
 export LC_ALL=C
 
-MODEL="${SLUICE_BUILD_DIR:-/nonexistent}/tests/window_model"
-if [ ! -x "$MODEL" ]; then
-  cc -O2 -I"$SLUICE_SOURCE_DIR/plugins/window" "$SLUICE_SOURCE_DIR/tests/tools/window_model.c" \
-    "$SLUICE_SOURCE_DIR/plugins/window/wn_hll.c" -lm -o window_model
-  MODEL=$PWD/window_model
-fi
+MODEL=$(window_model_bin)
 cp "$SLUICE_SOURCE_DIR"/tests/lua/aggregates/*.lua .
 A="$SLUICE_TEST_PLUGIN_DIR/aggs.so"
 FNS="lsum=lua:lsum.lua, median=lua:median.lua, st=lua:stats.lua, isum=$A:isum, spread=$A:spread, vcount=$A:vcount"
@@ -50,8 +45,9 @@ nodes:
 YAML
 }
 
-# field NAME: the number after "NAME": on each line (first match)
-compare() { # LABEL FILE
+# compare LABEL FILE: every output line's user-defined results equal the
+# built-ins'. num(NAME): the number after "NAME": (the first match).
+compare() {
   awk -v label="$1" '
     function num(name,   m) {
       if (!match($0, "\"" name "\":-?[0-9.]+")) { print label ": no " name " in " $0; bad++; return "" }
@@ -60,7 +56,6 @@ compare() { # LABEL FILE
     {
       n = num("n"); s = num("s"); sw = num("sw"); mx = num("mx"); mn = num("mn"); ds = num("ds")
       ls = num("ls"); cs = num("cs"); sp = num("sp"); vc = num("vc")
-      stn = num("st\":\\{[^}]*\"n"); 
       if (!match($0, /"st":\{[^}]*\}/)) { print label ": no st"; bad++; next }
       st = substr($0, RSTART, RLENGTH)
       match(st, /"n":[0-9]+/); stn = substr(st, RSTART + 4, RLENGTH - 4) + 0
