@@ -1,6 +1,6 @@
 /*
  * lua_ctx.c - the ctx table a script's callbacks receive (one per task):
- * emit, emit_to, log, counter, now, config, node, task, parallelism (and the
+ * emit, emit_to, emit_values, log, counter, now, config, node, task, parallelism (and the
  * state functions of lua_keyed.c, the timer functions of lua_time.c).
  *
  * emit builds an sl_record_t on the C stack pointing into Lua strings that
@@ -57,6 +57,9 @@ static uint32_t read_headers(lua_State *L, sl_lua_host_t *h, int idx, sl_header_
   return (uint32_t)n;
 }
 
+static void emit_record(lua_State *L, sl_lua_host_t *h, int port, const sl_record_t *out,
+                        const char *what);
+
 /* emit(value [, key [, ts [, headers]]]) with value at stack index v. */
 static int do_emit(lua_State *L, int port, int v) {
   sl_lua_host_t *h = sl_lua_host_of(L);
@@ -66,7 +69,16 @@ static int do_emit(lua_State *L, int port, int v) {
                       sl_lua_callback_name(h));
   const sl_record_t *cur = h->cur;
   sl_record_t out = {.ts = cur ? cur->ts : 0, .offset = cur ? cur->offset : SL_OFFSET_NONE};
-  out.value = opt_string(L, v, "ctx:emit: value", &out.value_len);
+  /* The common case, emit(value), in two API calls. */
+  int top = lua_gettop(L);
+  out.value = lua_tolstring(L, v, &out.value_len); /* NULL unless a string or number */
+  if (!out.value) opt_string(L, v, "ctx:emit: value", &out.value_len); /* raises */
+  if (top <= v) {
+    out.key = cur ? cur->key : NULL;
+    out.key_len = cur ? cur->key_len : 0;
+    emit_record(L, h, port, &out, "ctx:emit");
+    return 0;
+  }
   if (lua_isnoneornil(L, v + 1)) {
     out.key = cur ? cur->key : NULL;
     out.key_len = cur ? cur->key_len : 0;
@@ -84,26 +96,68 @@ static int do_emit(lua_State *L, int port, int v) {
     out.header_count = read_headers(L, h, v + 3, stack, &hs);
     out.headers = hs;
   }
-  /* The host queues what one call emits: it counts with the state's memory
-   * against lua_memory_mb, so a flat-map bomb is bounded as a whole. */
-  if (h->emit_cap) {
-    h->emitted += out.key_len + out.value_len + sizeof(sl_record_t);
-    for (uint32_t i = 0; i < out.header_count; i++)
-      h->emitted += out.headers[i].name_len + out.headers[i].value_len + sizeof(sl_header_t);
-    if (h->emitted > h->emit_cap) {
-      char msg[160]; /* luaL_error has no %f */
-      snprintf(msg, sizeof(msg),
-               "ctx:emit: more than %.1f MB emitted in one call (a quarter of lua_memory_mb)",
-               (double)h->emit_cap / (1 << 20));
-      return luaL_error(L, "%s", msg);
-    }
-  }
-  int rc = sl_emit_to(h->ctx, port, &out);
-  if (rc < 0) return luaL_error(L, "ctx:emit: %s", sl_strerror(h->ctx, rc));
+  emit_record(L, h, port, &out, "ctx:emit");
   return 0;
 }
 
+/* Hands out to the host, within the per-call cap; raises on error. */
+static void emit_record(lua_State *L, sl_lua_host_t *h, int port, const sl_record_t *out,
+                        const char *what) {
+  /* The host queues what one call emits: it counts with the state's memory
+   * against lua_memory_mb, so a flat-map bomb is bounded as a whole. */
+  if (h->emit_cap) {
+    h->emitted += out->key_len + out->value_len + sizeof(sl_record_t);
+    for (uint32_t i = 0; i < out->header_count; i++)
+      h->emitted += out->headers[i].name_len + out->headers[i].value_len + sizeof(sl_header_t);
+    if (h->emitted > h->emit_cap) {
+      char msg[160]; /* luaL_error has no %f */
+      snprintf(msg, sizeof(msg),
+               "%s: more than %.1f MB emitted in one call (a quarter of lua_memory_mb)", what,
+               (double)h->emit_cap / (1 << 20));
+      luaL_error(L, "%s", msg);
+    }
+  }
+  int rc = sl_emit_to(h->ctx, port, out);
+  if (rc < 0) luaL_error(L, "%s: %s", what, sl_strerror(h->ctx, rc));
+}
+
 static int ctx_emit(lua_State *L) { return do_emit(L, SL_PORT_DEFAULT, 2); }
+
+/*
+ * ctx:emit_values(values): the batch API's map and filter. In process_batch,
+ * one output per input record: values[i] (a string or number) for recs[i],
+ * with that record's key, ts and offset; a nil or false values[i] drops
+ * recs[i]. One C loop for the whole batch, with recs:values() the way to
+ * run a batch without a call per record.
+ */
+static int ctx_emit_values(lua_State *L) {
+  sl_lua_host_t *h = sl_lua_host_of(L);
+  if (!h->in_call || h->phase != SL_LUA_PH_BATCH || !h->batch)
+    return luaL_error(L, "ctx:emit_values is only allowed in process_batch (called in %s)",
+                      sl_lua_callback_name(h));
+  luaL_checktype(L, 2, LUA_TTABLE);
+  /* The values stay on the stack in runs of POP_EVERY, popped together:
+   * one API call per record fewer (the table keeps them alive anyway). */
+  enum { POP_EVERY = 32 };
+  luaL_checkstack(L, POP_EVERY, "ctx:emit_values");
+  int base = lua_gettop(L), held = 0;
+  for (size_t i = 0; i < h->batch_n; i++) {
+    if (held++ == POP_EVERY) {
+      lua_settop(L, base);
+      held = 1;
+    }
+    int t = lua_rawgeti(L, 2, (lua_Integer)i + 1);
+    if (t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, -1))) continue;
+    const sl_record_t *in = &h->batch[i];
+    sl_record_t out = {.key = in->key, .key_len = in->key_len, .ts = in->ts, .offset = in->offset};
+    out.value = lua_tolstring(L, -1, &out.value_len); /* NULL unless a string or number */
+    if (!out.value)
+      return luaL_error(L, "ctx:emit_values: values[%d] must be a string, nil or false, got %s",
+                        (int)i + 1, luaL_typename(L, -1));
+    emit_record(L, h, SL_PORT_DEFAULT, &out, "ctx:emit_values");
+  }
+  return 0;
+}
 
 static int ctx_emit_to(lua_State *L) {
   sl_lua_host_t *h = sl_lua_host_of(L);
@@ -192,7 +246,7 @@ void sl_lua_ctx_push(sl_lua_host_t *h) {
   lua_newtable(L);
   h->ref_counters = luaL_ref(L, LUA_REGISTRYINDEX);
 
-  static const luaL_Reg fns[] = {{"emit", ctx_emit}, {"emit_to", ctx_emit_to}, {"log", ctx_log},
+  static const luaL_Reg fns[] = {{"emit", ctx_emit}, {"emit_to", ctx_emit_to}, {"emit_values", ctx_emit_values}, {"log", ctx_log},
                                  {"counter", ctx_counter}, {"now", ctx_now},
                                  {"budget", ctx_budget},   {NULL, NULL}};
   luaL_newlib(L, fns);

@@ -59,14 +59,28 @@ typedef enum sl_lua_time_cb {
   SL_LUA_TCB_WATERMARK /* on_watermark(wm, ctx); phase is SL_LUA_PH_NONE */
 } sl_lua_time_cb_t;
 
+/* lua_alloc.c: the state's allocator (memory cap, cache of small blocks). */
+#define SL_LUA_ALLOC_CLASSES 32
+typedef struct sl_lua_alloc {
+  size_t used;      /* bytes held against the cap: live and cached blocks */
+  size_t cap;       /* lua_memory_mb */
+  size_t cached;    /* bytes on the free lists */
+  size_t cache_max; /* at most this many */
+  int refused;      /* an allocation was refused during the current call */
+  void *free[SL_LUA_ALLOC_CLASSES];
+} sl_lua_alloc_t;
+
+/* The lua_Alloc; ud is the sl_lua_host_t. */
+void *sl_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+/* Hands the cached free blocks back to malloc (after lua_close, too). */
+void sl_lua_alloc_flush(sl_lua_alloc_t *a);
+
 typedef struct sl_lua_host {
   lua_State *L;
   sl_ctx_t *ctx; /* the SDK context of the current callback */
   sl_lua_limits_t lim;
 
-  /* memory accounting (lua_state.c) */
-  size_t mem_used;
-  int mem_refused; /* an allocation was refused during the current call */
+  sl_lua_alloc_t alloc; /* memory cap and block cache (lua_alloc.c) */
 
   /* per-call budget state (lua_state.c) */
   int64_t instr_used;
@@ -84,6 +98,9 @@ typedef struct sl_lua_host {
   const sl_record_t *batch; /* the call's records (one for process) */
   size_t batch_n;
   void *hdr_for; /* the rec whose headers table is cached in registry ref_hdr */
+  void *recs_ud; /* the recs userdata (one per state, valid during batch calls) */
+  const char *field_names[8]; /* "value", "key", ... interned (lua_record.c), ref_names */
+  int ref_names;
 
   int has_batch; /* the script defines process_batch and it is used (no keyed state, no key_by) */
   sl_lua_phase_t phase; /* the callback in progress */

@@ -47,54 +47,48 @@ static void push_headers(lua_State *L, const sl_record_t *r) {
   }
 }
 
+/* The field names, as the interned strings the script's constants are:
+ * short strings are unique per state, so a field is found by comparing the
+ * key's address (the names are anchored in the registry, ref_names). */
+enum { F_VALUE, F_KEY, F_TS, F_OFFSET, F_HEADERS, F_VALUES, F_KEYS, F_TIMESTAMPS, F_COUNT };
+static const char *const field_names[F_COUNT] = {"value",   "key",    "ts",   "offset",
+                                                 "headers", "values", "keys", "timestamps"};
+
+/* Which of the names the key at idx is, or F_COUNT. */
+static int field_of(lua_State *L, const sl_lua_host_t *h, int idx) {
+  /* (a number key becomes a string in its argument slot: no name matches) */
+  const char *k = lua_tolstring(L, idx, NULL);
+  if (!k) return F_COUNT;
+  for (int f = 0; f < F_COUNT; f++)
+    if (k == h->field_names[f]) return f;
+  return F_COUNT;
+}
+
 static int rec_index(lua_State *L) {
   sl_lua_host_t *h = sl_lua_host_of(L);
   const sl_record_t *r = rec_get(L, h, 1);
-  if (lua_type(L, 2) != LUA_TSTRING) return 0;
-  size_t n;
-  const char *k = lua_tolstring(L, 2, &n);
-  switch (k[0]) {
-  case 'v':
-    if (n == 5 && memcmp(k, "value", 5) == 0) {
-      lua_pushlstring(L, r->value ? r->value : "", r->value_len);
+  switch (field_of(L, h, 2)) {
+  case F_VALUE: lua_pushlstring(L, r->value ? r->value : "", r->value_len); return 1;
+  case F_KEY: lua_pushlstring(L, r->key ? r->key : "", r->key_len); return 1;
+  case F_TS: lua_pushinteger(L, r->ts); return 1;
+  case F_OFFSET:
+    if (r->offset == SL_OFFSET_NONE) return 0;
+    lua_pushinteger(L, r->offset);
+    return 1;
+  case F_HEADERS: {
+    void *id = lua_touserdata(L, 1);
+    if (h->hdr_for == id) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_hdr);
       return 1;
     }
-    break;
-  case 'k':
-    if (n == 3 && memcmp(k, "key", 3) == 0) {
-      lua_pushlstring(L, r->key ? r->key : "", r->key_len);
-      return 1;
-    }
-    break;
-  case 't':
-    if (n == 2 && k[1] == 's') {
-      lua_pushinteger(L, r->ts);
-      return 1;
-    }
-    break;
-  case 'o':
-    if (n == 6 && memcmp(k, "offset", 6) == 0) {
-      if (r->offset == SL_OFFSET_NONE) return 0;
-      lua_pushinteger(L, r->offset);
-      return 1;
-    }
-    break;
-  case 'h':
-    if (n == 7 && memcmp(k, "headers", 7) == 0) {
-      void *id = lua_touserdata(L, 1);
-      if (h->hdr_for == id) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_hdr);
-        return 1;
-      }
-      push_headers(L, r);
-      lua_pushvalue(L, -1);
-      lua_rawseti(L, LUA_REGISTRYINDEX, h->ref_hdr);
-      h->hdr_for = id;
-      return 1;
-    }
-    break;
+    push_headers(L, r);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, LUA_REGISTRYINDEX, h->ref_hdr);
+    h->hdr_for = id;
+    return 1;
   }
-  return 0;
+  default: return 0;
+  }
 }
 
 static int rec_newindex(lua_State *L) {
@@ -111,13 +105,51 @@ static int rec_tostring(lua_State *L) {
   return 1;
 }
 
-/* recs[i], 1-based; nil outside 1..#recs. */
+/* The call's records, or raises: recs is valid during its call only. */
+static const sl_record_t *recs_get(lua_State *L, sl_lua_host_t *h) {
+  if (!h->in_call || !h->batch) luaL_error(L, stale_msg);
+  return h->batch;
+}
+
+/* recs:values(), recs:keys(), recs:timestamps(): one column of the call's
+ * records as a new array, built in one C loop (the batch API's fast path:
+ * no metamethod call per record). */
+static int recs_column(lua_State *L, int field) {
+  sl_lua_host_t *h = sl_lua_host_of(L);
+  if (lua_touserdata(L, 1) != h->recs_ud)
+    return luaL_error(L, "recs:%s(): call it on the recs of process_batch", field_names[field]);
+  const sl_record_t *r = recs_get(L, h);
+  size_t n = h->batch_n;
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    switch (field) {
+    case F_VALUES: lua_pushlstring(L, r[i].value ? r[i].value : "", r[i].value_len); break;
+    case F_KEYS: lua_pushlstring(L, r[i].key ? r[i].key : "", r[i].key_len); break;
+    default: lua_pushinteger(L, r[i].ts); break;
+    }
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+static int recs_values(lua_State *L) { return recs_column(L, F_VALUES); }
+static int recs_keys(lua_State *L) { return recs_column(L, F_KEYS); }
+static int recs_timestamps(lua_State *L) { return recs_column(L, F_TIMESTAMPS); }
+
+/* recs[i], 1-based; nil outside 1..#recs; the column methods by name. */
 static int recs_index(lua_State *L) {
   sl_lua_host_t *h = sl_lua_host_of(L);
-  if (!h->in_call || !h->batch) return luaL_error(L, stale_msg);
+  recs_get(L, h);
   int ok;
   lua_Integer i = lua_tointegerx(L, 2, &ok);
-  if (!ok || i < 1 || (size_t)i > h->batch_n) return 0;
+  if (!ok) {
+    switch (field_of(L, h, 2)) {
+    case F_VALUES: lua_pushcfunction(L, recs_values); return 1;
+    case F_KEYS: lua_pushcfunction(L, recs_keys); return 1;
+    case F_TIMESTAMPS: lua_pushcfunction(L, recs_timestamps); return 1;
+    default: return 0;
+    }
+  }
+  if (i < 1 || (size_t)i > h->batch_n) return 0;
   h->cur = &h->batch[i - 1]; /* emit's defaults: the record last fetched */
   lua_pushlightuserdata(L, rec_value(h, (size_t)i - 1));
   return 1;
@@ -134,6 +166,13 @@ static int recs_len(lua_State *L) {
  * userdata (registry ref_recs). Runs in protected mode during open. */
 void sl_lua_record_init(sl_lua_host_t *h) {
   lua_State *L = h->L;
+  lua_createtable(L, F_COUNT, 0);
+  for (int f = 0; f < F_COUNT; f++) {
+    h->field_names[f] = lua_pushstring(L, field_names[f]);
+    lua_rawseti(L, -2, f + 1);
+  }
+  h->ref_names = luaL_ref(L, LUA_REGISTRYINDEX);
+
   lua_pushlightuserdata(L, NULL);
   lua_newtable(L);
   lua_pushcfunction(L, rec_index);
@@ -150,7 +189,7 @@ void sl_lua_record_init(sl_lua_host_t *h) {
   lua_pushboolean(L, 0);
   h->ref_hdr = luaL_ref(L, LUA_REGISTRYINDEX);
 
-  lua_newuserdatauv(L, 1, 0); /* recs */
+  h->recs_ud = lua_newuserdatauv(L, 1, 0); /* recs */
   lua_newtable(L);
   lua_pushcfunction(L, recs_index);
   lua_setfield(L, -2, "__index");

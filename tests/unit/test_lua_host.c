@@ -433,6 +433,84 @@ static void process_batch_used(void **st) {
   done(&r);
 }
 
+/* The column API of process_batch: recs:values(), recs:keys() and
+ * recs:timestamps() equal the fields; ctx:emit_values gives one output per
+ * record, with that record's key and ts, and drops nil and false. */
+static void process_batch_columns(void **st) {
+  write_file("k.lua", "function process(rec, ctx)\n"
+                      "  local n = sluice.json.decode(rec.value).n\n"
+                      "  ctx:emit(rec.value, 'key' .. n, 1000 + n)\n"
+                      "end\n");
+  write_file("cols.lua",
+             "function process_batch(recs, ctx)\n"
+             "  ctx:counter('calls'):add()\n"
+             "  local vals, keys, ts = recs:values(), recs:keys(), recs:timestamps()\n"
+             "  assert(#vals == #recs and #keys == #recs and #ts == #recs)\n"
+             "  for i = 1, #recs do\n"
+             "    local r = recs[i]\n"
+             "    assert(vals[i] == r.value and keys[i] == r.key and ts[i] == r.ts)\n"
+             "    local n = sluice.json.decode(vals[i]).n\n"
+             "    if n % 3 == 0 then vals[i] = nil\n"
+             "    elseif n % 3 == 1 then vals[i] = false\n"
+             "    else vals[i] = 'v' .. n end\n"
+             "  end\n"
+             "  ctx:emit_values(vals)\n"
+             "end\n");
+  run_result_t r;
+  int rc = run("settings: { batch_size: 8 }\n"
+               "nodes:\n"
+               "  src: { use: good:seq, config: { count: 30 } }\n"
+               "  k: { use: lua:k.lua, from: src }\n"
+               "  cols: { use: lua:cols.lua, from: k, partition: rebalance }\n"
+               "  out: { use: file_sink, from: cols, config: { path: %T/cols.jsonl, format: envelope } }\n",
+               &r);
+  if (rc) fail_msg("%s", r.failure);
+  char *out = read_file("cols.jsonl");
+  assert_int_equal(count_lines(out), 10);
+  for (int n = 2; n < 30; n += 3) {
+    char want[128];
+    snprintf(want, sizeof(want), "\"key\":\"key%d\",\"value\":\"v%d\",\"ts\":%d", n, n, 1000 + n);
+    HAS(out, want);
+  }
+  assert_true(r.ctr[2][2] >= 4 && r.ctr[2][2] < 30); /* batched */
+  free(out);
+  done(&r);
+}
+
+/* Misuse of the column API fails with a message naming the mistake. */
+static void process_batch_columns_misuse(void **st) {
+  static const struct {
+    const char *script, *want;
+  } cases[] = {
+      {"function process(rec, ctx) ctx:emit_values({rec.value}) end\n",
+       "ctx:emit_values is only allowed in process_batch (called in process)"},
+      {"function process_batch(recs, ctx) ctx:emit_values({'a', {}}) end\n",
+       "ctx:emit_values: values[2] must be a string, nil or false, got table"},
+      {"function process_batch(recs, ctx) ctx:emit_values('a') end\n",
+       "bad argument #1 to 'emit_values' (table expected, got string)"},
+      {"local kept\n"
+       "function process_batch(recs, ctx) kept = recs end\n"
+       "function on_end(ctx) kept:values() end\n",
+       "record used after the call that received it"},
+      {"function process_batch(recs, ctx) recs.values({}) end\n",
+       "recs:values(): call it on the recs of process_batch"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    write_file("m.lua", cases[i].script);
+    run_result_t r;
+    int rc = run("settings: { batch_size: 4 }\n"
+                 "nodes:\n"
+                 "  src: { use: good:seq, config: { count: 10 } }\n"
+                 "  m: { use: lua:m.lua, from: src, partition: rebalance }\n"
+                 "  out: { use: null_sink, from: m }\n",
+                 &r);
+    assert_int_not_equal(rc, 0);
+    HAS(r.failure, cases[i].want);
+    HAS(r.failure, "m.lua:");
+    done(&r);
+  }
+}
+
 /* ---------------------------------------------------- life cycle */
 
 static void open_on_end_close_order(void **st) {
@@ -722,6 +800,8 @@ int main(void) {
       cmocka_unit_test(rec_fields),
       cmocka_unit_test(rec_kept_after_call_raises),
       cmocka_unit_test(process_batch_used),
+      cmocka_unit_test(process_batch_columns),
+      cmocka_unit_test(process_batch_columns_misuse),
       cmocka_unit_test(open_on_end_close_order),
       cmocka_unit_test(json_roundtrip),
       cmocka_unit_test(error_under_fail_names_line),
