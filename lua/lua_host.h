@@ -12,8 +12,10 @@
 #ifndef SLUICE_LUA_HOST_H
 #define SLUICE_LUA_HOST_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <lua.h>
 #include <sluice.h>
@@ -91,8 +93,18 @@ typedef struct sl_lua_host {
   int tripped;         /* a limit broke: the hook now fires every instruction */
   char limit_msg[160];
 
+  /* The count hook of the main thread (lua_state.c, lua_watchdog.c). Eager
+   * (always on) for small budgets; else lazy: armed by the watchdog's signal
+   * for calls that run long, and off again at the next call. */
+  int lazy_hook;
+  volatile sig_atomic_t hook_on; /* lazy: armed for the call in progress */
+  uint64_t call_seq;   /* bumped at each call's start (read by the watchdog) */
+  uint64_t wd_request; /* the call_seq the watchdog asked to arm */
+  uint64_t wd_seen;    /* the watchdog's: call_seq at its previous look */
+  pid_t tid;           /* kernel id of the thread running the call */
+
   /* the call in progress */
-  int in_call;
+  int in_call; /* written atomically: the watchdog reads it */
   uint64_t gen; /* bumped after every call (never 0): recs of older calls are stale */
   const sl_record_t *cur; /* default key/ts/offset for emit; NULL outside records */
   const sl_record_t *batch; /* the call's records (one for process) */
@@ -159,7 +171,23 @@ static inline sl_lua_host_t *sl_lua_host_of(lua_State *L) {
   return *(sl_lua_host_t **)lua_getextraspace(L);
 }
 
+/* lua_watchdog.c: states with a lazy hook are watched from add to remove;
+ * each call runs between watch_begin and watch_end (prev: what begin
+ * returned). add fails (-1) when no watchdog can run: the hook is eager. */
+int sl_lua_watchdog_add(sl_lua_host_t *h);
+void sl_lua_watchdog_remove(sl_lua_host_t *h);
+sl_lua_host_t *sl_lua_watch_begin(sl_lua_host_t *h);
+void sl_lua_watch_end(sl_lua_host_t *prev);
+
 /* lua_state.c */
+/* Sets the count hook on the main thread for the rest of the call; async-
+ * signal-safe (the watchdog's handler calls it). */
+void sl_lua_hook_arm(sl_lua_host_t *h);
+/* Sets the count hook on a thread of the state (a new coroutine). */
+void sl_lua_hook_thread(lua_State *co);
+/* After code that changed the hook of L: if L is the main thread and the
+ * watchdog armed it meanwhile, arms it again. */
+void sl_lua_hook_recheck(lua_State *L);
 int sl_lua_state_new(sl_lua_host_t *h);
 void sl_lua_state_close(sl_lua_host_t *h);
 int sl_lua_call(sl_lua_host_t *h, int nargs);

@@ -1,9 +1,9 @@
 /*
  * lua_state.c - a task's lua_State and the limits of each call into it:
- * memory cap (lua_alloc.c), instruction budget (count hook) and wall clock.
+ * memory cap (lua_alloc.c), instruction budget (count hook, armed lazily for
+ * large budgets: lua_watchdog.c) and wall clock.
  *
- * The count hook fires every HOOK_PERIOD instructions rather than every one,
- * so a trivial callback costs almost nothing extra. Once a limit breaks, the
+ * The count hook fires every HOOK_PERIOD instructions. Once a limit breaks, the
  * hook period drops to 1 on that thread and every further instruction
  * raises: a script wrapping its loop in pcall cannot swallow the error and
  * go on. The next call starts afresh.
@@ -18,6 +18,11 @@
 #include "lua_host.h"
 
 #define HOOK_PERIOD 1000
+/* Budgets from which the main thread's hook is lazy (lua_watchdog.c): the
+ * first 2 * TICK_MS of a call are not counted, which is a small part of
+ * such a budget. Smaller budgets are counted from the first instruction. */
+#define LAZY_MIN_INSTRUCTIONS 1000000
+#define LAZY_MIN_TIMEOUT_MS 100
 
 static int64_t coarse_now_ns(void) {
   struct timespec ts;
@@ -34,10 +39,18 @@ static void raise_limit(lua_State *L, sl_lua_host_t *h) {
   lua_error(L);
 }
 
+static void count_hook(lua_State *L, lua_Debug *ar);
+
 /* Raises from now on, on this thread, until the call ends. */
 static void trip(lua_State *L, sl_lua_host_t *h) {
   h->tripped = 1;
-  lua_sethook(L, lua_gethook(L), LUA_MASKCOUNT, 1);
+  /* Tripped in a coroutine: the main thread must stop at once too, lazy
+   * hook or not (count_hook raises there at its next instruction). Tripped
+   * on the main thread by a C function's clock check: its hook is on from
+   * now (hook_on first, so that the watchdog's handler leaves it alone). */
+  if (L != h->L && h->lazy_hook && !h->hook_on) sl_lua_hook_arm(h);
+  if (L == h->L) h->hook_on = 1;
+  lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
   raise_limit(L, h);
 }
 
@@ -80,6 +93,22 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
   if (period != HOOK_PERIOD) lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
 }
 
+void sl_lua_hook_arm(sl_lua_host_t *h) {
+  h->hook_on = 1;
+  lua_sethook(h->L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
+}
+
+void sl_lua_hook_thread(lua_State *co) { lua_sethook(co, count_hook, LUA_MASKCOUNT, HOOK_PERIOD); }
+
+void sl_lua_hook_recheck(lua_State *L) {
+  sl_lua_host_t *h = sl_lua_host_of(L);
+  /* (a handler run in the middle of lua_sethook can leave the hook set
+   * with an empty mask: checked too) */
+  if (L == h->L && h->lazy_hook && h->hook_on &&
+      (lua_gethook(L) != count_hook || lua_gethookmask(L) == 0))
+    sl_lua_hook_arm(h);
+}
+
 /* The message handler: error text plus a traceback (runtime errors only;
  * memory errors skip it). */
 static int msgh(lua_State *L) {
@@ -105,7 +134,9 @@ int sl_lua_state_new(sl_lua_host_t *h) {
   }
   *(sl_lua_host_t **)lua_getextraspace(L) = h;
   h->L = L;
-  lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
+  h->lazy_hook = h->lim.instructions >= LAZY_MIN_INSTRUCTIONS &&
+                 h->lim.timeout_ms >= LAZY_MIN_TIMEOUT_MS && sl_lua_watchdog_add(h) == 0;
+  if (!h->lazy_hook) lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
   /* Collect when the heap reaches 4 times what the last collection kept,
    * not 2 (stock Lua): a script's garbage is mostly strings of records
    * already emitted, and a longer pause means fewer marks of the live heap
@@ -119,6 +150,8 @@ int sl_lua_state_new(sl_lua_host_t *h) {
 /* Finalizers run in lua_close: give them one call's budget in all. */
 void sl_lua_state_close(sl_lua_host_t *h) {
   if (!h->L) return;
+  if (h->lazy_hook) sl_lua_watchdog_remove(h);
+  h->lazy_hook = 0;
   h->instr_used = 0;
   h->pat.deadline_ns = 0;
   h->tripped = 0;
@@ -160,11 +193,23 @@ int sl_lua_call_r(sl_lua_host_t *h, int nargs, int *returned_true) {
   h->alloc.refused = 0;
   if (h->tripped) {
     h->tripped = 0;
-    lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
+    if (!h->lazy_hook) lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
   }
-  h->in_call = 1;
+  sl_lua_host_t *prev = NULL;
+  if (h->lazy_hook) {
+    /* A new sequence number first: a late request for the last call is
+     * then ignored by the handler, and cannot arm this call's hook halfway
+     * through the disarming below. */
+    prev = sl_lua_watch_begin(h);
+    if (h->hook_on) {
+      h->hook_on = 0;
+      lua_sethook(L, NULL, 0, 0);
+    }
+  }
+  __atomic_store_n(&h->in_call, 1, __ATOMIC_RELAXED);
   int st = lua_pcall(L, nargs, returned_true ? 1 : 0, SLOT_MSGH);
-  h->in_call = 0;
+  __atomic_store_n(&h->in_call, 0, __ATOMIC_RELAXED);
+  if (h->lazy_hook) sl_lua_watch_end(prev);
   if (returned_true && st == LUA_OK) {
     *returned_true = lua_toboolean(L, -1);
     lua_pop(L, 1);

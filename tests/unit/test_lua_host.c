@@ -776,6 +776,63 @@ static void limits_stop_bombs(void **st) {
   done(&r);
 }
 
+/* Small budgets are counted from a call's first instruction (the hook is
+ * always on): a loop of a few hundred thousand instructions, done in well
+ * under a millisecond, is stopped. Large budgets arm the hook only for calls
+ * that run long (lua_watchdog.c): loops in the main thread, in a coroutine
+ * made in open and in a wrapped one are stopped all the same, and a call
+ * within the budget is not. */
+static void instruction_budget_eager_and_lazy(void **st) {
+  write_file("small.lua", "function process(rec, ctx)\n"
+                          "  local n, x = sluice.json.decode(rec.value).n, 0\n"
+                          "  for i = 1, (n == 1 and 100000 or 1000) do x = x + i end\n"
+                          "  ctx:emit('ok' .. n)\n"
+                          "end\n");
+  run_result_t r;
+  int rc = run("nodes:\n"
+               "  src: { use: good:seq, config: { count: 3 } }\n"
+               "  l: { use: lua:small.lua, from: src, on_error: dead_letter,\n"
+               "       config: { lua_instructions: 50000 } }\n"
+               "  out: { use: file_sink, from: l, config: { path: %T/small_ok.txt } }\n"
+               "  dl: { use: file_sink, from: l.errors, config: { path: %T/small.jsonl, format: envelope } }\n",
+               &r);
+  if (rc) fail_msg("%s", r.failure);
+  assert_int_equal(r.dead[1], 1);
+  char *out = read_file("small.jsonl");
+  HAS(out, "small.lua:3: instruction budget of 50000 per call exceeded (lua_instructions)");
+  free(out);
+  done(&r);
+
+  write_file("big.lua", "local early\n"
+                        "function open(ctx) early = coroutine.create(function() while true do end end) end\n"
+                        "function process(rec, ctx)\n"
+                        "  local n, x = sluice.json.decode(rec.value).n, 0\n"
+                        "  if n == 1 then while true do end end\n"
+                        "  if n == 2 then local ok, e = coroutine.resume(early) error(e, 0) end\n"
+                        "  if n == 3 then coroutine.wrap(function() while true do end end)() end\n"
+                        "  for i = 1, 300000 do x = x + i end\n"
+                        "  ctx:emit('ok' .. n)\n"
+                        "end\n");
+  rc = run("nodes:\n"
+           "  src: { use: good:seq, config: { count: 5 } }\n"
+           "  l: { use: lua:big.lua, from: src, on_error: dead_letter,\n"
+           "       config: { lua_instructions: 2000000, lua_timeout: 60s } }\n"
+           "  out: { use: file_sink, from: l, config: { path: %T/big_ok.txt } }\n"
+           "  dl: { use: file_sink, from: l.errors, config: { path: %T/big.jsonl, format: envelope } }\n",
+           &r);
+  if (rc) fail_msg("%s", r.failure);
+  assert_int_equal(r.dead[1], 3);
+  out = read_file("big.jsonl");
+  HAS(out, "big.lua:5: instruction budget of 2000000 per call exceeded (lua_instructions)");
+  HAS(out, "big.lua:2: instruction budget of 2000000 per call exceeded (lua_instructions)");
+  HAS(out, "big.lua:7: instruction budget of 2000000 per call exceeded (lua_instructions)");
+  free(out);
+  out = read_file("big_ok.txt");
+  assert_string_equal(out, "ok0\nok4\n");
+  free(out);
+  done(&r);
+}
+
 static int setup(void **st) {
   snprintf(tmp, sizeof(tmp), "/tmp/sl_lua_host_XXXXXX");
   if (!mkdtemp(tmp)) return -1;
@@ -813,6 +870,7 @@ int main(void) {
       cmocka_unit_test(missing_process_fails_open),
       cmocka_unit_test(sandbox_basics),
       cmocka_unit_test(limits_stop_bombs),
+      cmocka_unit_test(instruction_budget_eager_and_lazy),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
