@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "checkpoint.h"
 #include "control.h"
 #include "job.h"
+#include "kafka_dev.h"
 #include "log.h"
 #include "plan.h"
 #include "registry.h"
@@ -31,6 +33,7 @@ static const char *const usage_main =
     "  graph DAG       print the physical plan as Graphviz DOT\n"
     "  savepoint DAG   take a savepoint of the running job of DAG (--stop: and stop it)\n"
     "  plugins         list the plugins found and their operators\n"
+    "  kafka-dev       run a Kafka cluster for development (librdkafka's mock)\n"
     "  version         print the version and ABI\n"
     "  help [COMMAND]  print help for a command\n"
     "\n"
@@ -126,6 +129,24 @@ static const char *const usage_savepoint =
     "\n"
     "Exit status: 0 written, 1 failed (no job answering, or the savepoint failed),\n"
     "2 usage error.\n";
+
+static const char *const usage_kafka_dev =
+    "usage: sluice kafka-dev [options]\n"
+    "\n"
+    "Run a Kafka cluster for development and tests: librdkafka's mock cluster, in\n"
+    "this process, listening on 127.0.0.1 only, its data in memory. Prints the\n"
+    "bootstrap servers (a line \"bootstrap.servers=HOST:PORT,...\") and runs until\n"
+    "SIGINT or SIGTERM. See docs/kafka.md for what the mock does not do.\n"
+    "\n"
+    "Options:\n"
+    "  --brokers N              number of brokers, 1 to 16 (default 1)\n"
+    "  --topic NAME[:PARTS]     create a topic with PARTS partitions (default 1);\n"
+    "                           repeatable. Clients may also create topics by using them\n"
+    "  --write FILE             also write the bootstrap servers to FILE (one line),\n"
+    "                           removed when the cluster stops\n"
+    "  -h, --help               this help\n"
+    "\n"
+    "Exit status: 0 stopped by a signal, 1 the cluster could not start, 2 usage error.\n";
 
 static const char *const usage_version =
     "usage: sluice version\n\nPrint the sluice version and the plugin ABI it provides.\n";
@@ -561,6 +582,99 @@ static int cmd_savepoint(int argc, char **argv) {
   return status;
 }
 
+/* Writes the line to path through a temporary file and a rename, so a
+ * reader never sees half of it. */
+static int write_file_atomic(const char *path, const char *line) {
+  char *tmp = sl_xasprintf("%s.tmp.%d", path, (int)getpid());
+  FILE *f = fopen(tmp, "w");
+  int ok = f && fprintf(f, "%s\n", line) > 0;
+  if (f && fclose(f) != 0) ok = 0;
+  if (ok && rename(tmp, path) != 0) ok = 0;
+  if (!ok) unlink(tmp);
+  free(tmp);
+  return ok ? 0 : -1;
+}
+
+static int cmd_kafka_dev(int argc, char **argv) {
+  static const struct option longopts[] = {{"brokers", required_argument, NULL, 'b'},
+                                           {"topic", required_argument, NULL, 't'},
+                                           {"write", required_argument, NULL, 'W'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
+  int brokers = 1, ntopics = 0, c;
+  const char **topics = sl_xcalloc((size_t)argc + 1, sizeof(char *));
+  const char *write_path = NULL;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'b':
+      if (parse_positive(optarg, "--brokers", SL_KAFKA_DEV_MAX_BROKERS, &brokers)) goto usage;
+      break;
+    case 't': topics[ntopics++] = optarg; break;
+    case 'W': write_path = optarg; break;
+    case 'h': fputs(usage_kafka_dev, stdout); free(topics); return 0;
+    case ':': fprintf(stderr, "sluice: option '%s' needs a value\n\n", argv[optind - 1]); goto usage;
+    default: fprintf(stderr, "sluice: unknown option '%s'\n\n", argv[optind - 1]); goto usage;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "sluice: kafka-dev takes no operands ('%s')\n\n", argv[optind]);
+    goto usage;
+  }
+  char name[SL_KAFKA_TOPIC_MAX + 1], err[512];
+  int parts;
+  for (int i = 0; i < ntopics; i++)
+    if (sl_kafka_topic_arg(topics[i], name, &parts, err, sizeof(err)) != 0) {
+      fprintf(stderr, "sluice: --topic %s\n\n", err);
+      goto usage;
+    }
+  /* The signals are taken by sigwait below: blocked before librdkafka
+   * starts its threads, which inherit the mask. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  sl_kafka_dev_t *d = sl_kafka_dev_start(brokers, err, sizeof(err));
+  if (!d) {
+    fprintf(stderr, "sluice: kafka-dev: %s\n", err);
+    free(topics);
+    return 1;
+  }
+  int rc = 0;
+  for (int i = 0; i < ntopics && rc == 0; i++) {
+    sl_kafka_topic_arg(topics[i], name, &parts, err, sizeof(err));
+    if (sl_kafka_dev_create_topic(d, name, parts, err, sizeof(err)) != 0) {
+      fprintf(stderr, "sluice: kafka-dev: %s\n", err);
+      rc = 1;
+    } else {
+      sl_log_msg(SL_LOG_INFO, "kafka-dev", "topic '%s': %d partition(s)", name, parts);
+    }
+  }
+  const char *boot = sl_kafka_dev_bootstraps(d);
+  if (rc == 0 && write_path && write_file_atomic(write_path, boot) != 0) {
+    fprintf(stderr, "sluice: kafka-dev: cannot write %s: %s\n", write_path, strerror(errno));
+    rc = 1;
+  }
+  if (rc == 0) {
+    printf("bootstrap.servers=%s\n", boot);
+    fflush(stdout);
+    sl_log_msg(SL_LOG_INFO, "kafka-dev", "%d broker(s) on %s; stop with Ctrl-C", brokers, boot);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    sl_log_msg(SL_LOG_INFO, "kafka-dev", "stopping (%s)", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (write_path) unlink(write_path);
+  }
+  sl_kafka_dev_stop(d);
+  free(topics);
+  return rc;
+usage:
+  fputs(usage_kafka_dev, stderr);
+  free(topics);
+  return 2;
+}
+
 static int cmd_version(int argc, char **argv) {
   if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
     fputs(usage_version, stdout);
@@ -586,6 +700,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "graph") == 0) return cmd_graph(argc - 1, argv + 1);
   if (strcmp(cmd, "plugins") == 0) return cmd_plugins(argc - 1, argv + 1);
   if (strcmp(cmd, "savepoint") == 0) return cmd_savepoint(argc - 1, argv + 1);
+  if (strcmp(cmd, "kafka-dev") == 0) return cmd_kafka_dev(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) return cmd_version(argc - 1, argv + 1);
   if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
     const char *topic = argc > 2 ? argv[2] : NULL;
@@ -595,6 +710,7 @@ int main(int argc, char **argv) {
     else if (strcmp(topic, "graph") == 0) fputs(usage_graph, stdout);
     else if (strcmp(topic, "plugins") == 0) fputs(usage_plugins, stdout);
     else if (strcmp(topic, "savepoint") == 0) fputs(usage_savepoint, stdout);
+    else if (strcmp(topic, "kafka-dev") == 0) fputs(usage_kafka_dev, stdout);
     else if (strcmp(topic, "version") == 0) fputs(usage_version, stdout);
     else {
       fprintf(stderr, "sluice: no help for '%s'\n", topic);

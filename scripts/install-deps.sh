@@ -9,6 +9,7 @@ PACKAGES=(
   libyaml-dev                     # DAG files (YAML with line:column marks)
   libxxhash-dev                   # key_by hashing (XXH3)
   librocksdb-dev                  # the RocksDB keyed-state backend (state.backend: rocksdb)
+  librdkafka-dev                  # Kafka: sluice kafka-dev (librdkafka's mock cluster)
   liblua5.4-dev lua-cjson-dev     # the Lua operator host (lua/): Lua 5.4 and its JSON codec
   libcmocka-dev                   # unit tests
   valgrind                        # memcheck runs in tests/e2e/valgrind.sh
