@@ -15,7 +15,9 @@
  * each with malloc's real size plus its chunk header (so that many small
  * objects cannot hide their overhead). Before refusing an allocation the
  * cache is handed back to malloc; Lua then collects garbage and retries
- * before raising "not enough memory". Shrinks and frees always succeed.
+ * before raising "not enough memory". Shrinks and frees always succeed (Lua
+ * counts on it): a shrink that would need a new block at the cap keeps the
+ * old one, which is then released as a block of its new class.
  */
 #include <malloc.h>
 #include <stdlib.h>
@@ -108,8 +110,21 @@ void *sl_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   size_t nc = class_of(nsize);
   if (nc != BIG) {
     if (ptr && oc == nc) return ptr; /* still fits its class */
+    if (ptr && oc == BIG) { /* big to small: shrink in place, to a class's size */
+      size_t old = real_size(ptr);
+      void *p = realloc(ptr, class_bytes(nc));
+      if (!p) return ptr; /* (not in glibc) still a valid, larger block */
+      a->used = a->used - old + real_size(p);
+      return p;
+    }
+    int refused_before = a->refused;
     void *p = small_new(a, nc);
-    if (p && ptr) {
+    if (!p && ptr && nsize <= osize) { /* a shrink at the cap: keep the block */
+      a->refused = refused_before;
+      return ptr;
+    }
+    if (!p) return NULL;
+    if (ptr) {
       memcpy(p, ptr, osize < nsize ? osize : nsize);
       release(a, ptr, osize);
     }
@@ -131,7 +146,7 @@ void *sl_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   size_t need = nsize + CHUNK_OVERHEAD;
   if (need > old && !room_for(a, need)) return NULL;
   void *p = realloc(ptr, nsize);
-  if (!p) return NULL;
+  if (!p) return nsize <= osize ? ptr : NULL;
   a->used = a->used - old + real_size(p);
   return p;
 }

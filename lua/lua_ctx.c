@@ -139,7 +139,7 @@ static int ctx_emit_values(lua_State *L) {
   /* The values stay on the stack in runs of POP_EVERY, popped together:
    * one API call per record fewer (the table keeps them alive anyway). */
   enum { POP_EVERY = 32 };
-  luaL_checkstack(L, POP_EVERY, "ctx:emit_values");
+  luaL_checkstack(L, POP_EVERY + LUA_MINSTACK, "ctx:emit_values"); /* + room to raise */
   int base = lua_gettop(L), held = 0;
   for (size_t i = 0; i < h->batch_n; i++) {
     if (held++ == POP_EVERY) {

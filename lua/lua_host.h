@@ -83,6 +83,7 @@ typedef struct sl_lua_host {
   sl_lua_limits_t lim;
 
   sl_lua_alloc_t alloc; /* memory cap and block cache (lua_alloc.c) */
+  int gc_pause;         /* the collector's pause now (lua_state.c) */
 
   /* per-call budget state (lua_state.c) */
   int64_t instr_used;
@@ -101,6 +102,9 @@ typedef struct sl_lua_host {
   uint64_t call_seq;   /* bumped at each call's start (read by the watchdog) */
   uint64_t wd_request; /* the call_seq the watchdog asked to arm */
   uint64_t wd_seen;    /* the watchdog's: call_seq at its previous look */
+  uint64_t wd_since_ns; /* the watchdog's: when it first saw call wd_seen (coarse clock) */
+  uint64_t armed_seq;   /* the call_seq whose hook is on (the watchdog stops asking) */
+  struct sl_lua_host *wd_prev; /* the host whose call this one's interrupted on the thread */
   pid_t tid;           /* kernel id of the thread running the call */
 
   /* the call in progress */
@@ -185,9 +189,6 @@ void sl_lua_watch_end(sl_lua_host_t *prev);
 void sl_lua_hook_arm(sl_lua_host_t *h);
 /* Sets the count hook on a thread of the state (a new coroutine). */
 void sl_lua_hook_thread(lua_State *co);
-/* After code that changed the hook of L: if L is the main thread and the
- * watchdog armed it meanwhile, arms it again. */
-void sl_lua_hook_recheck(lua_State *L);
 int sl_lua_state_new(sl_lua_host_t *h);
 void sl_lua_state_close(sl_lua_host_t *h);
 int sl_lua_call(sl_lua_host_t *h, int nargs);
@@ -197,6 +198,10 @@ void sl_lua_check_clock(lua_State *L, sl_lua_host_t *h);
 /* Starts the call's clock when it has not started; non-zero once the call's
  * lua_timeout deadline has passed. Shared by the hook and lua_table.c. */
 int sl_lua_deadline_passed(sl_lua_host_t *h);
+
+/* lua_coroutine.c: replaces create, wrap, resume and close in the sandbox's
+ * coroutine table at idx. */
+void sl_lua_coroutine_install(lua_State *L, int idx);
 
 /* lua_sandbox.c: builds the sandbox env (left in the registry, ref_env) */
 int sl_lua_sandbox_init(sl_lua_host_t *h);

@@ -56,9 +56,8 @@ static const char *const field_names[F_COUNT] = {"value",   "key",    "ts",   "o
 
 /* Which of the names the key at idx is, or F_COUNT. */
 static int field_of(lua_State *L, const sl_lua_host_t *h, int idx) {
-  /* (a number key becomes a string in its argument slot: no name matches) */
-  const char *k = lua_tolstring(L, idx, NULL);
-  if (!k) return F_COUNT;
+  if (lua_type(L, idx) != LUA_TSTRING) return F_COUNT; /* (no conversion of numbers) */
+  const char *k = lua_tostring(L, idx);
   for (int f = 0; f < F_COUNT; f++)
     if (k == h->field_names[f]) return f;
   return F_COUNT;

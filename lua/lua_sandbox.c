@@ -124,33 +124,6 @@ static int sb_xpcall(lua_State *L) {
   return lua_gettop(L);
 }
 
-/* coroutine.create: the new coroutine counts from its first instruction,
- * whether or not the main thread's hook is armed yet (lua_watchdog.c arms
- * the main thread only). */
-static int sb_co_create(lua_State *L) {
-  lua_pushvalue(L, lua_upvalueindex(1)); /* the stock create */
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, 1);
-  lua_State *co = lua_tothread(L, -1);
-  if (co) sl_lua_hook_thread(co);
-  return 1;
-}
-
-/* coroutine.wrap: the stock wrap hides its coroutine, which takes the hook
- * of the thread creating it; so that thread has the hook for the moment. */
-static int sb_co_wrap(lua_State *L) {
-  lua_Hook hook = lua_gethook(L);
-  int mask = lua_gethookmask(L), count = lua_gethookcount(L);
-  sl_lua_hook_thread(L);
-  lua_pushvalue(L, lua_upvalueindex(1)); /* the stock wrap */
-  lua_insert(L, 1);
-  int st = lua_pcall(L, lua_gettop(L) - 1, 1, 0);
-  lua_sethook(L, hook, mask, count);
-  sl_lua_hook_recheck(L); /* the watchdog may have armed it meanwhile */
-  if (st != LUA_OK) return lua_error(L);
-  return 1;
-}
-
 /* collectgarbage: only "count" (KB in use, as stock Lua reports it). */
 static int sb_collectgarbage(lua_State *L) {
   const char *opt = luaL_optstring(L, 1, "collect");
@@ -291,14 +264,9 @@ int sl_lua_sandbox_init(sl_lua_host_t *h) {
   lua_setfield(L, -2, "__metatable");
   lua_settop(L, env);
 
-  /* coroutine: new coroutines count from their start (sb_co_create). */
+  /* coroutine: hooked from birth, and no unhooked __close (lua_coroutine.c). */
   lua_getfield(L, env, LUA_COLIBNAME);
-  lua_getfield(L, -1, "create");
-  lua_pushcclosure(L, sb_co_create, 1);
-  lua_setfield(L, -2, "create");
-  lua_getfield(L, -1, "wrap");
-  lua_pushcclosure(L, sb_co_wrap, 1);
-  lua_setfield(L, -2, "wrap");
+  sl_lua_coroutine_install(L, -1);
   lua_settop(L, env);
 
   /* table: sort and move that watch the clock (lua_table.c). */

@@ -24,6 +24,24 @@
 #define LAZY_MIN_INSTRUCTIONS 1000000
 #define LAZY_MIN_TIMEOUT_MS 100
 
+/* Collect when the heap reaches 4 times what the last collection kept, not
+ * 2 (stock Lua): a script's garbage is mostly strings of records already
+ * emitted, and a longer pause means fewer marks of the live heap per record
+ * (bench_lua: -5% per record). But with more than a quarter of the cap
+ * live, the cap would come before the next cycle, and every refused
+ * allocation would then run a full emergency collection: such a state gets
+ * stock Lua's pause back (checked after each call, adjust_gc_pause). */
+#define GC_PAUSE_FAST 400
+#define GC_PAUSE_STOCK 200
+
+static void adjust_gc_pause(sl_lua_host_t *h) {
+  int want = h->alloc.used > h->alloc.cap / 4 ? GC_PAUSE_STOCK : GC_PAUSE_FAST;
+  if (want != h->gc_pause) {
+    h->gc_pause = want;
+    lua_gc(h->L, LUA_GCINC, want, 0, 0);
+  }
+}
+
 static int64_t coarse_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -49,7 +67,10 @@ static void trip(lua_State *L, sl_lua_host_t *h) {
    * on the main thread by a C function's clock check: its hook is on from
    * now (hook_on first, so that the watchdog's handler leaves it alone). */
   if (L != h->L && h->lazy_hook && !h->hook_on) sl_lua_hook_arm(h);
-  if (L == h->L) h->hook_on = 1;
+  if (L == h->L) {
+    h->hook_on = 1;
+    __atomic_store_n(&h->armed_seq, h->call_seq, __ATOMIC_RELEASE);
+  }
   lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
   raise_limit(L, h);
 }
@@ -95,19 +116,11 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
 
 void sl_lua_hook_arm(sl_lua_host_t *h) {
   h->hook_on = 1;
+  __atomic_store_n(&h->armed_seq, h->call_seq, __ATOMIC_RELEASE);
   lua_sethook(h->L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
 }
 
 void sl_lua_hook_thread(lua_State *co) { lua_sethook(co, count_hook, LUA_MASKCOUNT, HOOK_PERIOD); }
-
-void sl_lua_hook_recheck(lua_State *L) {
-  sl_lua_host_t *h = sl_lua_host_of(L);
-  /* (a handler run in the middle of lua_sethook can leave the hook set
-   * with an empty mask: checked too) */
-  if (L == h->L && h->lazy_hook && h->hook_on &&
-      (lua_gethook(L) != count_hook || lua_gethookmask(L) == 0))
-    sl_lua_hook_arm(h);
-}
 
 /* The message handler: error text plus a traceback (runtime errors only;
  * memory errors skip it). */
@@ -137,12 +150,9 @@ int sl_lua_state_new(sl_lua_host_t *h) {
   h->lazy_hook = h->lim.instructions >= LAZY_MIN_INSTRUCTIONS &&
                  h->lim.timeout_ms >= LAZY_MIN_TIMEOUT_MS && sl_lua_watchdog_add(h) == 0;
   if (!h->lazy_hook) lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
-  /* Collect when the heap reaches 4 times what the last collection kept,
-   * not 2 (stock Lua): a script's garbage is mostly strings of records
-   * already emitted, and a longer pause means fewer marks of the live heap
-   * per record (bench_lua: -5% per record). The cap still bounds the heap:
-   * a refused allocation collects first. */
-  lua_gc(L, LUA_GCINC, 400, 0, 0);
+  /* (see GC_PAUSE_FAST) */
+  h->gc_pause = GC_PAUSE_FAST;
+  lua_gc(L, LUA_GCINC, GC_PAUSE_FAST, 0, 0);
   lua_pushcfunction(L, msgh); /* SLOT_MSGH, for the state's life */
   return 0;
 }
@@ -215,7 +225,15 @@ int sl_lua_call_r(sl_lua_host_t *h, int nargs, int *returned_true) {
     lua_pop(L, 1);
   }
   if ((++h->gen & ((UINT64_C(1) << 44) - 1)) == 0) h->gen++; /* 0 would make rec 0 NULL */
-  if (st == LUA_OK) return 0;
+  adjust_gc_pause(h);
+  if (st == LUA_OK && !h->tripped) return 0;
+  if (st == LUA_OK) {
+    /* A limit broke in a coroutine whose resume caught it, and the call
+     * returned before the main thread's hook came round: still a failure. */
+    snprintf(h->err, sizeof(h->err), "%s", h->limit_msg);
+    scrub_stack(L);
+    return -1;
+  }
   if (st == LUA_ERRMEM && h->alloc.refused)
     snprintf(h->err, sizeof(h->err), "memory limit of %zu MB exceeded (lua_memory_mb)",
              h->lim.memory >> 20);

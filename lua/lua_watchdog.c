@@ -15,9 +15,20 @@
  * are created (lua_sandbox.c): the handler needs the main thread only.
  *
  * Per call, the worker only writes: the call's sequence number, in_call,
- * its thread id and a thread-local pointer. No lock, no syscall, no fence.
- * A request that reaches a thread after its call ended finds another
- * sequence number (or no host) and is dropped.
+ * its thread id and two pointers (the thread's current host, and the host
+ * whose call it interrupted, if any). No lock, no syscall, no fence.
+ *
+ * Calls nest: a Lua operator's emit may run the next operator of the chain,
+ * a Lua operator too, on the same thread. The handler therefore walks from
+ * the innermost call outwards and arms every host that was asked for. And
+ * the watchdog asks again at every tick until the host says its hook is on
+ * (armed_seq): a request that came at a bad moment (between the call's
+ * start and its thread-local pointer, say) is not lost. A request that
+ * reaches a thread after its call ended finds another sequence number (or
+ * no host) and is dropped.
+ *
+ * The clock of a call whose hook is armed this way starts at the tick the
+ * watchdog first saw it (at most TICK_MS late), not at its first count.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,7 +46,7 @@
 
 /* The host whose call runs on this thread, and the thread's kernel id:
  * initial-exec TLS, one instruction to reach from the hot path. */
-static __thread sl_lua_host_t *tl_host __attribute__((tls_model("initial-exec")));
+static __thread sl_lua_host_t *volatile tl_host __attribute__((tls_model("initial-exec")));
 static __thread pid_t tl_tid __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t wd_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -51,24 +62,41 @@ static void on_signal(int sig, siginfo_t *si, void *uc) {
   (void)si;
   (void)uc;
   int saved = errno;
+  /* (bounded: a chain of operators is short, and a bad pointer must not
+   * loop the handler) */
   sl_lua_host_t *h = tl_host;
-  if (h && __atomic_load_n(&h->in_call, __ATOMIC_RELAXED) &&
-      __atomic_load_n(&h->wd_request, __ATOMIC_ACQUIRE) == h->call_seq && !h->hook_on)
+  for (int depth = 0; h && depth < 64; depth++, h = h->wd_prev) {
+    if (!__atomic_load_n(&h->in_call, __ATOMIC_RELAXED) || h->hook_on ||
+        __atomic_load_n(&h->wd_request, __ATOMIC_ACQUIRE) != h->call_seq)
+      continue;
+    if (h->pat.deadline_ns == 0)
+      h->pat.deadline_ns = __atomic_load_n(&h->wd_since_ns, __ATOMIC_RELAXED) +
+                           (uint64_t)h->lim.timeout_ms * 1000000u;
     sl_lua_hook_arm(h);
+  }
   errno = saved;
 }
 
-/* One look at every state: arm the calls seen at the previous look too. */
+static uint64_t coarse_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* the clock of lua_state.c */
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One look at every state: arm the calls seen at the previous look too,
+ * and ask again those whose hook is not on yet. */
 static void scan(void) {
   pid_t pid = getpid();
+  uint64_t now = coarse_now_ns();
   for (size_t i = 0; i < wd_n; i++) {
     sl_lua_host_t *h = wd_hosts[i];
     uint64_t seq = __atomic_load_n(&h->call_seq, __ATOMIC_ACQUIRE);
     if (!__atomic_load_n(&h->in_call, __ATOMIC_RELAXED) || seq != h->wd_seen) {
       h->wd_seen = seq;
+      __atomic_store_n(&h->wd_since_ns, now, __ATOMIC_RELAXED);
       continue;
     }
-    if (__atomic_load_n(&h->wd_request, __ATOMIC_RELAXED) == seq) continue; /* asked already */
+    if (__atomic_load_n(&h->armed_seq, __ATOMIC_ACQUIRE) == seq) continue; /* hook on */
     __atomic_store_n(&h->wd_request, seq, __ATOMIC_RELEASE);
     pid_t tid = __atomic_load_n(&h->tid, __ATOMIC_RELAXED);
     /* By kernel thread id: a thread that has exited gives ESRCH. */
@@ -108,6 +136,7 @@ static int start_locked(void) {
   wd_stop = 0;
   if (pthread_create(&wd_thread, NULL, wd_main, NULL) != 0) {
     pthread_cond_destroy(&wd_cv);
+    signal(SIGNO, SIG_IGN); /* the plugin may be unloaded: no handler left in it */
     return -1;
   }
   wd_running = 1;
@@ -171,9 +200,15 @@ sl_lua_host_t *sl_lua_watch_begin(sl_lua_host_t *h) {
   sl_lua_host_t *prev = tl_host;
   if (!tl_tid) tl_tid = (pid_t)syscall(SYS_gettid);
   __atomic_store_n(&h->tid, tl_tid, __ATOMIC_RELAXED);
+  h->wd_prev = prev != h ? prev : NULL;
   __atomic_store_n(&h->call_seq, h->call_seq + 1, __ATOMIC_RELEASE);
   tl_host = h;
+  /* the handler runs on this thread: only the compiler must keep the order */
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
   return prev;
 }
 
-void sl_lua_watch_end(sl_lua_host_t *prev) { tl_host = prev; }
+void sl_lua_watch_end(sl_lua_host_t *prev) {
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  tl_host = prev;
+}

@@ -112,6 +112,44 @@ static void cap_refuses_after_flushing_the_cache(void **st) {
 /* A real state on the allocator: string churn stays under the cap and runs
  * from the cache; a table bomb gets "not enough memory"; closing gives every
  * byte back. */
+/* Lua assumes a shrink never fails. At the cap, with no cached block of the
+ * smaller class, small-to-smaller and big-to-small shrinks succeed, keep
+ * the contents, and the accounting still comes back to zero. */
+static void shrinks_succeed_at_the_cap(void **st) {
+  (void)st;
+  sl_lua_host_t *h = new_host(4096, 0); /* no cache: every new block needs room */
+  char *small = al(h, NULL, 0, 400);
+  char *big = al(h, NULL, 0, 2000);
+  assert_non_null(small);
+  assert_non_null(big);
+  memset(small, 's', 400);
+  memset(big, 'b', 2000);
+  void *filler[64];
+  int n = 0;
+  while (n < 64 && (filler[n] = al(h, NULL, 0, 300)) != NULL) n++;
+  assert_true(n < 64);
+  assert_int_equal(h->alloc.refused, 1); /* the cap is reached */
+  h->alloc.refused = 0;
+
+  char *s2 = al(h, small, 400, 40); /* to a smaller class */
+  assert_non_null(s2);
+  for (int i = 0; i < 40; i++) assert_int_equal(s2[i], 's');
+  char *b2 = al(h, big, 2000, 100); /* big to small */
+  assert_non_null(b2);
+  for (int i = 0; i < 100; i++) assert_int_equal(b2[i], 'b');
+  char *b3 = al(h, b2, 100, 97); /* within its class: in place */
+  assert_ptr_equal(b3, b2);
+  assert_int_equal(h->alloc.refused, 0);
+  assert_true(h->alloc.used <= h->alloc.cap);
+
+  al(h, s2, 40, 0);
+  al(h, b3, 97, 0);
+  for (int i = 0; i < n; i++) al(h, filler[i], 300, 0);
+  sl_lua_alloc_flush(&h->alloc);
+  assert_int_equal(h->alloc.used, 0);
+  free(h);
+}
+
 static void lua_state_on_the_allocator(void **st) {
   (void)st;
   sl_lua_host_t *h = new_host(8u << 20, 1u << 19);
@@ -144,6 +182,7 @@ int main(void) {
       cmocka_unit_test(small_blocks_cached_and_returned),
       cmocka_unit_test(realloc_keeps_contents),
       cmocka_unit_test(cap_refuses_after_flushing_the_cache),
+      cmocka_unit_test(shrinks_succeed_at_the_cap),
       cmocka_unit_test(lua_state_on_the_allocator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -833,6 +833,114 @@ static void instruction_budget_eager_and_lazy(void **st) {
   done(&r);
 }
 
+/* Coroutines under limits (lua_coroutine.c), at a small (eager) and a large
+ * (lazy) budget each:
+ * - a loop that only makes coroutines (create, wrap) is counted: making one
+ *   never resets the caller's count;
+ * - a coroutine a limit killed keeps its endless __close unrun, through the
+ *   wrapped function's error path and through coroutine.close in a later
+ *   call (which says so);
+ * - a coroutine that dies of an ordinary error is closed as in stock Lua. */
+static void coroutine_bombs_stopped(void **st) {
+  write_file("co.lua", "local f, killed = function() end\n"
+                       "local function stuck() while true do end end\n"
+                       "function process(rec, ctx)\n"
+                       "  local n = sluice.json.decode(rec.value).n\n"
+                       "  if n == 0 then while true do coroutine.wrap(f) end end\n"
+                       "  if n == 1 then while true do coroutine.create(f) end end\n"
+                       "  if n == 2 then\n"
+                       "    coroutine.wrap(function()\n"
+                       "      local x <close> = setmetatable({}, {__close = stuck})\n"
+                       "      stuck()\n"
+                       "    end)()\n"
+                       "  end\n"
+                       "  if n == 3 then\n"
+                       "    killed = coroutine.create(function()\n"
+                       "      local x <close> = setmetatable({}, {__close = stuck})\n"
+                       "      stuck()\n"
+                       "    end)\n"
+                       "    coroutine.resume(killed)\n"
+                       "  end\n"
+                       "  if n == 4 then\n"
+                       "    local ok, e = coroutine.close(killed)\n"
+                       "    ctx:emit(tostring(ok) .. ': ' .. e)\n"
+                       "  end\n"
+                       "  if n == 5 then\n"
+                       "    local closed = false\n"
+                       "    local ok, e = pcall(coroutine.wrap(function()\n"
+                       "      local x <close> = setmetatable({}, {__close = function() closed = true end})\n"
+                       "      error('plain', 0)\n"
+                       "    end))\n"
+                       "    ctx:emit(tostring(ok) .. ' ' .. e .. ' closed=' .. tostring(closed))\n"
+                       "  end\n"
+                       "end\n");
+  static const char *const budgets[] = {"lua_instructions: 50000", "lua_instructions: 2000000"};
+  for (int b = 0; b < 2; b++) {
+    run_result_t r;
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "nodes:\n"
+             "  src: { use: good:seq, config: { count: 6 } }\n"
+             "  l: { use: lua:co.lua, from: src, on_error: dead_letter,\n"
+             "       config: { %s, lua_timeout: 60s } }\n"
+             "  out: { use: file_sink, from: l, config: { path: %%T/co_ok.txt } }\n"
+             "  dl: { use: file_sink, from: l.errors, config: { path: %%T/co.jsonl, format: envelope } }\n",
+             budgets[b]);
+    int rc = run(yaml, &r);
+    if (rc) fail_msg("%s", r.failure);
+    assert_int_equal(r.dead[1], 4);
+    char *out = read_file("co.jsonl");
+    const char *limit = b == 0 ? "instruction budget of 50000 per call exceeded"
+                               : "instruction budget of 2000000 per call exceeded";
+    size_t hits = 0;
+    for (const char *p = out; (p = strstr(p, limit)) != NULL; p++) hits++;
+    assert_true(hits >= 4); /* one per dead letter (an error may name it twice) */
+    free(out);
+    out = read_file("co_ok.txt");
+    HAS(out, "false: coroutine stopped by a limit (its to-be-closed variables are not closed)\n");
+    HAS(out, "false plain closed=true\n");
+    free(out);
+    done(&r);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/co.jsonl", tmp);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/co_ok.txt", tmp);
+    unlink(path);
+  }
+}
+
+/* A large budget's hook is armed by the watchdog's signal, which may come
+ * while the thread runs another operator's call nested in this one (a
+ * chained Lua operator runs inside emit). The request is not lost: the
+ * operator that loops after its emits is stopped all the same. */
+static void lazy_budget_with_a_chained_operator(void **st) {
+  write_file("chain_a.lua", "function process(rec, ctx)\n"
+                            "  for i = 1, 4 do ctx:emit('x' .. i) end\n"
+                            "  while true do end\n"
+                            "end\n");
+  write_file("chain_b.lua", "function process(rec, ctx)\n"
+                            "  local x = 0\n"
+                            "  for i = 1, 3000000 do x = x + i end\n"
+                            "  ctx:emit(rec.value)\n"
+                            "end\n");
+  run_result_t r;
+  int rc = run("nodes:\n"
+               "  src: { use: good:seq, config: { count: 2 } }\n"
+               "  a: { use: lua:chain_a.lua, from: src, on_error: dead_letter,\n"
+               "       config: { lua_instructions: 20000000, lua_timeout: 60s } }\n"
+               "  b: { use: lua:chain_b.lua, from: a, config: { lua_instructions: 100000000 } }\n"
+               "  out: { use: file_sink, from: b, config: { path: %T/chain_ok.txt } }\n"
+               "  dl: { use: file_sink, from: a.errors, config: { path: %T/chain.jsonl, format: envelope } }\n",
+               &r);
+  if (rc) fail_msg("%s", r.failure);
+  assert_int_equal(r.dead[1], 2);
+  assert_int_equal(r.out[2], 8);
+  char *out = read_file("chain.jsonl");
+  HAS(out, "chain_a.lua:3: instruction budget of 20000000 per call exceeded (lua_instructions)");
+  free(out);
+  done(&r);
+}
+
 static int setup(void **st) {
   snprintf(tmp, sizeof(tmp), "/tmp/sl_lua_host_XXXXXX");
   if (!mkdtemp(tmp)) return -1;
@@ -871,6 +979,8 @@ int main(void) {
       cmocka_unit_test(sandbox_basics),
       cmocka_unit_test(limits_stop_bombs),
       cmocka_unit_test(instruction_budget_eager_and_lazy),
+      cmocka_unit_test(coroutine_bombs_stopped),
+      cmocka_unit_test(lazy_budget_with_a_chained_operator),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
