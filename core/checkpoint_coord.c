@@ -165,6 +165,29 @@ static int sync_handed_fds(sl_ckpt_part_t *parts, uint32_t n, uint64_t id, char 
   return rc;
 }
 
+/*
+ * Call what operators handed over with sl_checkpoint_await() in snapshot():
+ * a sink's output must be acknowledged before the checkpoint completes.
+ * Every function is called, also after a failure (each is called once).
+ * 0, or -1 with the first message.
+ */
+static int run_awaits(sl_ckpt_part_t *parts, uint32_t n, uint64_t id, char *err, size_t errlen) {
+  int rc = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    sl_op_instance_t *inst = parts[i].inst;
+    for (uint32_t k = 0; k < inst->await_count; k++) {
+      char msg[768] = "";
+      if (inst->awaits[k].fn(inst->awaits[k].arg, msg, sizeof(msg)) != 0 && rc == 0) {
+        snprintf(err, errlen, "checkpoint %" PRIu64 ": node '%s' task %u: %s", id,
+                 inst->node->name, inst->subtask, msg[0] ? msg : "its output was not acknowledged");
+        rc = -1;
+      }
+    }
+    inst->await_count = 0;
+  }
+  return rc;
+}
+
 /* Write the acknowledged checkpoint; lock held on entry and exit. */
 static void complete_pending(sl_ckpt_coord_t *c) {
   uint64_t id = c->pending;
@@ -179,6 +202,9 @@ static void complete_pending(sl_ckpt_coord_t *c) {
   uint64_t bytes = 0;
   bool savepoint = id == c->sp_id;
   int rc = sync_handed_fds(parts, n, id, err, sizeof(err));
+  char await_err[1024];
+  int await_rc = run_awaits(parts, n, id, rc == 0 ? err : await_err, sizeof(err));
+  if (rc == 0) rc = await_rc;
   if (rc == 0)
     rc = sl_ckpt_write(c->job, c->root, id, savepoint ? "savepoint" : "checkpoint", parts, n,
                        &bytes, err, sizeof(err));
@@ -327,6 +353,9 @@ int sl_ckpt_final(sl_job_t *job, char *err, size_t errlen) {
   }
   uint64_t bytes = 0;
   int rc = sync_handed_fds(all, n, id, err, errlen);
+  char await_err[1024];
+  int await_rc = run_awaits(all, n, id, rc == 0 ? err : await_err, rc == 0 ? errlen : sizeof(await_err));
+  if (rc == 0) rc = await_rc;
   if (rc == 0) rc = sl_ckpt_write(job, c->root, id, "final", all, n, &bytes, err, errlen);
   sl_ckpt_parts_free(all, n);
   if (rc != 0) return -1;

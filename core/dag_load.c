@@ -605,24 +605,53 @@ static void load_from(load_ctx_t *c, sl_dag_node_t *n, const char *who, const yn
   for (size_t i = 0; i < v->count; i++) add_input(c, n, who, v->kids[i]);
 }
 
+static void add_config(sl_dag_node_t *n, char *key, const ynode_t *k, const ynode_t *val) {
+  sl_config_value_t *cv = &n->config[n->config_count++];
+  cv->key = key;
+  cv->text = sl_xstrdup(val->text);
+  cv->quoted = val->quoted;
+  cv->key_pos = k->pos;
+  cv->value_pos = val->pos;
+}
+
+/*
+ * A node's `config:`. A value is a scalar, or one level of mapping of
+ * scalars, which becomes keys `parent.child` (for settings passed through
+ * whole, such as `librdkafka: { linger.ms: 5 }`: the operator declares
+ * `librdkafka.*`).
+ */
 static void load_config(load_ctx_t *c, sl_dag_node_t *n, const char *who, const ynode_t *v) {
   if (!is_map_or_null(c, v, who, "config")) return;
-  n->config = sl_xcalloc(yn_pairs(v), sizeof(*n->config));
+  size_t total = 0;
+  for (size_t i = 0; i < yn_pairs(v); i++) {
+    const ynode_t *val = v->kids[2 * i + 1];
+    total += val->kind == YN_MAP ? yn_pairs(val) : 1;
+  }
+  n->config = sl_xcalloc(total ? total : 1, sizeof(*n->config));
   for (size_t i = 0; i < yn_pairs(v); i++) {
     if (!map_key_ok(c, v, i, who, "config key")) continue;
     const ynode_t *k = v->kids[2 * i], *val = v->kids[2 * i + 1];
     if (val->bad) continue;
-    if (val->kind != YN_SCALAR) {
-      load_error(c, val->pos, "%s: config '%s' must be a scalar value, got %s", who, k->text,
-                 yn_kind_name(val));
+    if (val->kind == YN_MAP) {
+      for (size_t j = 0; j < yn_pairs(val); j++) {
+        if (!map_key_ok(c, val, j, who, "config key")) continue;
+        const ynode_t *k2 = val->kids[2 * j], *v2 = val->kids[2 * j + 1];
+        if (v2->bad) continue;
+        if (v2->kind != YN_SCALAR) {
+          load_error(c, v2->pos, "%s: config '%s.%s' must be a scalar value, got %s", who, k->text,
+                     k2->text, yn_kind_name(v2));
+          continue;
+        }
+        add_config(n, sl_xasprintf("%s.%s", k->text, k2->text), k2, v2);
+      }
       continue;
     }
-    sl_config_value_t *cv = &n->config[n->config_count++];
-    cv->key = sl_xstrdup(k->text);
-    cv->text = sl_xstrdup(val->text);
-    cv->quoted = val->quoted;
-    cv->key_pos = k->pos;
-    cv->value_pos = val->pos;
+    if (val->kind != YN_SCALAR) {
+      load_error(c, val->pos, "%s: config '%s' must be a scalar value or a mapping of them, got %s",
+                 who, k->text, yn_kind_name(val));
+      continue;
+    }
+    add_config(n, sl_xstrdup(k->text), k, val);
   }
 }
 

@@ -162,9 +162,21 @@ static void config_infer(sl_config_value_t *cv) {
   config_parse(cv, SL_CONFIG_STRING);
 }
 
+/* A declared key "P.*" stands for every key "P.X" (a mapping `P: {X: ..}`
+ * in the DAG): settings an operator passes through whole. */
+static bool is_prefix_key(const char *decl) {
+  size_t l = strlen(decl);
+  return l > 2 && decl[l - 2] == '.' && decl[l - 1] == '*';
+}
+
 static const sl_config_key_t *op_config_key(const sl_operator_t *op, const char *name) {
   for (size_t i = 0; i < op->config_count; i++)
     if (op->config[i].name && strcmp(op->config[i].name, name) == 0) return &op->config[i];
+  for (size_t i = 0; i < op->config_count; i++) {
+    const char *d = op->config[i].name;
+    if (d && is_prefix_key(d) && strncmp(d, name, strlen(d) - 1) == 0 && name[strlen(d) - 1])
+      return &op->config[i];
+  }
   return NULL;
 }
 
@@ -255,7 +267,7 @@ static void check_config(val_ctx_t *c, sl_dag_node_t *n) {
    * get their default. */
   for (size_t k = 0; k < op->config_count; k++) {
     const sl_config_key_t *key = &op->config[k];
-    if (!key->name || sl_dag_node_config(n, key->name)) continue;
+    if (!key->name || is_prefix_key(key->name) || sl_dag_node_config(n, key->name)) continue;
     if (!key->default_value) {
       val_error(c, n->config_pos.line ? n->config_pos : n->pos,
                 "node '%s': missing required config key '%s' for operator '%s' (%s)", n->name,

@@ -251,6 +251,7 @@ const sl_host_api_t sl_host_api = {
     .checkpoint_restored = sl_host_checkpoint_restored,
     .checkpoint_interval_ms = sl_host_checkpoint_interval_ms,
     .checkpoint_sync_fd = sl_host_checkpoint_sync_fd,
+    .checkpoint_await = sl_host_checkpoint_await,
     .timer_set = sl_host_timer_set,
     .timer_delete = sl_host_timer_delete,
     .watermark = sl_host_watermark,

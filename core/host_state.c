@@ -153,6 +153,15 @@ int64_t sl_host_checkpoint_interval_ms(sl_ctx_t *ctx) {
   return s->checkpoint_dir ? s->checkpoint_interval_ms : 0;
 }
 
+int sl_host_checkpoint_await(sl_ctx_t *ctx, int (*fn)(void *, char *, size_t), void *arg) {
+  sl_op_instance_t *inst = INST(ctx);
+  if (!fn) return SL_EINVAL;
+  if (!inst->in_snapshot) return SL_ESTATE;
+  inst->awaits = sl_xrealloc(inst->awaits, (inst->await_count + 1) * sizeof(*inst->awaits));
+  inst->awaits[inst->await_count++] = (sl_ckpt_await_t){fn, arg};
+  return 0;
+}
+
 int sl_host_checkpoint_sync_fd(sl_ctx_t *ctx, int fd) {
   sl_op_instance_t *inst = INST(ctx);
   if (fd < 0) return SL_EINVAL;

@@ -38,5 +38,6 @@ int sl_host_op_state_get(sl_ctx_t *ctx, const char *name, sl_bytes_t *out);
 uint64_t sl_host_checkpoint_restored(sl_ctx_t *ctx);
 int64_t sl_host_checkpoint_interval_ms(sl_ctx_t *ctx);
 int sl_host_checkpoint_sync_fd(sl_ctx_t *ctx, int fd);
+int sl_host_checkpoint_await(sl_ctx_t *ctx, int (*fn)(void *, char *, size_t), void *arg);
 
 #endif

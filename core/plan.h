@@ -80,6 +80,12 @@ typedef struct sl_op_stats {
  * One operator instance. Its address is the sl_ctx_t the plugin sees: the
  * head (the host function table) must stay the first member.
  */
+/* A function an operator handed over in snapshot() (sl_checkpoint_await). */
+typedef struct sl_ckpt_await {
+  int (*fn)(void *arg, char *errbuf, size_t errbuf_len);
+  void *arg;
+} sl_ckpt_await_t;
+
 typedef struct sl_op_instance {
   sl_ctx_head_t head;
   struct sl_task *task;
@@ -116,6 +122,8 @@ typedef struct sl_op_instance {
   bool in_snapshot;               /* snapshot() is running: sl_checkpoint_sync_fd allowed */
   int *sync_fds;                  /* handed over in snapshot(), fsynced by the checkpoint thread */
   uint32_t sync_fd_count;
+  sl_ckpt_await_t *awaits;     /* sl_checkpoint_await: called by the checkpoint thread */
+  uint32_t await_count;
   /* Event time (task.c "Watermarks", host_time.c). */
   int64_t wm;                     /* this instance's input watermark */
   struct sl_timers *timers;       /* its timers, created on first use; NULL = none */

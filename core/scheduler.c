@@ -268,6 +268,9 @@ void sl_job_free(sl_job_t *job) {
       free(inst->sync_fds);
       inst->sync_fds = NULL;
       inst->sync_fd_count = 0;
+      free(inst->awaits); /* (never called: the job is over) */
+      inst->awaits = NULL;
+      inst->await_count = 0;
     }
   }
   for (uint32_t i = 0; i < job->worker_count; i++) {

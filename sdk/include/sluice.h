@@ -39,7 +39,7 @@ extern "C" {
 /** Incompatible changes bump the major; the host refuses other majors. */
 #define SL_ABI_MAJOR 1
 /** Additions (new host functions, new operator callbacks) bump the minor. */
-#define SL_ABI_MINOR 4
+#define SL_ABI_MINOR 5
 
 #if defined(_WIN32)
 #define SL_EXPORT __declspec(dllexport)
@@ -540,6 +540,9 @@ typedef struct sl_host_api {
   const sl_aggregate_t *(*aggregate_find)(sl_ctx_t *ctx, const char *ref, const char **arg,
                                           char *errbuf, size_t errbuf_len);
   /* ABI 1.4 ends here. */
+  int (*checkpoint_await)(sl_ctx_t *ctx, int (*fn)(void *arg, char *errbuf, size_t errbuf_len),
+                          void *arg);
+  /* ABI 1.5 ends here. */
 } sl_host_api_t;
 
 /**
@@ -878,6 +881,28 @@ static inline int sl_current_key(sl_ctx_t *ctx, sl_bytes_t *out) {
  */
 static inline int sl_source_partition(sl_ctx_t *ctx, uint32_t partition) {
   return SL__HOST(ctx)->source_partition(ctx, partition);
+}
+
+/* ------------------------------------------ Checkpoint completion (1.5) */
+
+/**
+ * 1.5, in snapshot() only: before this checkpoint can complete, the host
+ * calls fn(arg, errbuf, errbuf_len) on its checkpoint thread, once every
+ * task has acknowledged the checkpoint. fn may block (it is not a worker):
+ * a sink waits there for what it sent before the barrier to be
+ * acknowledged (Kafka deliveries, say), so that the checkpoint never
+ * completes ahead of its output. Return 0, or -1 with a message in errbuf:
+ * the checkpoint then fails (the job goes on; the previous checkpoint stays
+ * the one to recover from). If the checkpoint is abandoned before it
+ * completes, fn is called before the next one completes instead. fn runs
+ * concurrently with the operator's other callbacks: it must only touch
+ * what is safe from another thread. Returns 0, or SL_ESTATE outside
+ * snapshot().
+ */
+static inline int sl_checkpoint_await(sl_ctx_t *ctx,
+                                      int (*fn)(void *arg, char *errbuf, size_t errbuf_len),
+                                      void *arg) {
+  return SL__HOST(ctx)->checkpoint_await(ctx, fn, arg);
 }
 
 /* ------------------------------------------ Aggregate functions (1.4) */

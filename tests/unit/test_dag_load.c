@@ -484,7 +484,7 @@ static void test_node_shapes(void **state) {
                        "    use: generator\n"
                        "    config:\n"
                        "      kind: clicks\n"
-                       "      opts: { a: 1 }\n"
+                       "      opts: { a: [1] }\n"
                        "      list: [1]\n"
                        "      seed: 7\n"
                        "  badconfig:\n"
@@ -500,10 +500,10 @@ static void test_node_shapes(void **state) {
   expect_diag(f, "t.yaml:9:11: error: node 'badfrom': 'from' must be a node name or a list of "
                  "them, got a mapping\n");
   expect_diag(f, "t.yaml:12:11: error: node 'emptyfrom': 'from' is an empty list\n");
-  expect_diag(f, "t.yaml:17:13: error: node 'nested': config 'opts' must be a scalar value, got a "
-                 "mapping\n");
-  expect_diag(f, "t.yaml:18:13: error: node 'nested': config 'list' must be a scalar value, got a "
-                 "list\n");
+  expect_diag(f, "t.yaml:17:18: error: node 'nested': config 'opts.a' must be a scalar value, got "
+                 "a list\n");
+  expect_diag(f, "t.yaml:18:13: error: node 'nested': config 'list' must be a scalar value or a "
+                 "mapping of them, got a list\n");
   expect_diag(f, "t.yaml:22:13: error: node 'badconfig': config must be a mapping, got a list\n");
   expect_diag(f, "t.yaml:24:10: error: node 'emptyuse': use must not be empty\n");
   assert_int_equal(f->diags.errors, 10);
@@ -514,6 +514,31 @@ static void test_node_shapes(void **state) {
   assert_string_equal(nested->config[1].key, "seed");
   assert_int_equal(nested->config[1].value_pos.line, 19);
   assert_int_equal(nested->config[1].value_pos.col, 13);
+}
+
+/* One level of mapping in config becomes keys "parent.child", each with its
+ * own position; the order is kept. */
+static void test_config_mapping_flattened(void **state) {
+  fixture_t *f = *state;
+  sl_dag_t *dag = load(f,
+                       "nodes:\n"
+                       "  k:\n"
+                       "    use: kafka_sink\n"
+                       "    config:\n"
+                       "      topic: t\n"
+                       "      librdkafka: { linger.ms: 5, acks: \"all\" }\n");
+  expect_clean(f);
+  sl_dag_node_t *k = sl_dag_find(dag, "k");
+  assert_int_equal(k->config_count, 3);
+  assert_string_equal(k->config[0].key, "topic");
+  assert_string_equal(k->config[1].key, "librdkafka.linger.ms");
+  assert_string_equal(k->config[1].text, "5");
+  assert_false(k->config[1].quoted);
+  assert_int_equal(k->config[1].value_pos.line, 6);
+  assert_int_equal(k->config[1].value_pos.col, 32);
+  assert_string_equal(k->config[2].key, "librdkafka.acks");
+  assert_string_equal(k->config[2].text, "all");
+  assert_true(k->config[2].quoted);
 }
 
 static void test_key_by_partition(void **state) {
@@ -975,6 +1000,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_duplicate_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_node_names_and_inputs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_node_shapes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_config_mapping_flattened, setup, teardown),
       cmocka_unit_test_setup_teardown(test_key_by_partition, setup, teardown),
       cmocka_unit_test_setup_teardown(test_top_level_shapes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_yaml_unclosed_quote, setup, teardown),

@@ -1,0 +1,56 @@
+/*
+ * kafka.h - the "kafka" plugin: shared declarations of its source, sink,
+ * client configuration and embedded cluster.
+ */
+#ifndef SLUICE_KAFKA_H
+#define SLUICE_KAFKA_H
+
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "sluice.h"
+
+extern const sl_operator_t kafka_source_op;
+extern const sl_operator_t kafka_sink_op;
+
+/* Prefix of the config keys passed to librdkafka unchanged (`librdkafka:`). */
+#define KAFKA_PASS_PREFIX "librdkafka."
+
+/* The config keys both operators share (brokers, librdkafka.*, ...), for
+ * their config maps. */
+#define KAFKA_COMMON_CONFIG                                                                        \
+  {"brokers", SL_CONFIG_STRING, NULL,                                                              \
+   "bootstrap servers host:port,... or 'embedded' (a mock cluster in this process)"},              \
+      {"topic", SL_CONFIG_STRING, NULL, "the topic"},                                              \
+      {"embedded_partitions", SL_CONFIG_INT, "4",                                                  \
+       "brokers: embedded: partitions of the topic if this creates it"},                           \
+      {"open_timeout", SL_CONFIG_DURATION, "30s",                                                  \
+       "how long open() waits for the cluster's metadata"},                                        \
+  {                                                                                                \
+    "librdkafka.*", SL_CONFIG_STRING, "", "any librdkafka setting, as a mapping `librdkafka: {...}`" \
+  }
+
+/*
+ * A client configuration for the node: bootstrap.servers from `brokers`
+ * (the embedded cluster's address for "embedded": *embedded is then set and
+ * the caller releases it with kafka_embedded_release), then every
+ * `librdkafka.X` key as X, which may override what the operator set before.
+ * NULL with a message naming the key on error.
+ */
+rd_kafka_conf_t *kafka_conf_new(sl_ctx_t *ctx, int *embedded, char *err, size_t errlen);
+/* Sets key=value on conf unless the node's `librdkafka:` map sets key. */
+int kafka_conf_default(sl_ctx_t *ctx, rd_kafka_conf_t *conf, const char *key, const char *value,
+                       char *err, size_t errlen);
+/* Checks a topic name as Kafka does; 0 or -1 with a message. */
+int kafka_topic_name_ok(const char *name, char *err, size_t errlen);
+
+/* The process's embedded cluster: started at the first use, shared by every
+ * node that says `brokers: embedded`, stopped after the last release. Its
+ * bootstrap address, or NULL with a message. */
+const char *kafka_embedded_acquire(char *err, size_t errlen);
+/* Creates the topic in the embedded cluster if it does not exist. */
+int kafka_embedded_topic(const char *topic, int partitions, char *err, size_t errlen);
+void kafka_embedded_release(void);
+
+#endif /* SLUICE_KAFKA_H */

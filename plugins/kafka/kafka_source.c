@@ -1,0 +1,463 @@
+/*
+ * kafka_source.c - operator "kafka_source": the records of a topic.
+ *
+ * Partitions are assigned, not subscribed: task i of n reads the partitions
+ * p with p % n == i (as Flink's Kafka source does). The read position of
+ * each partition is the source's operator state, saved at every checkpoint
+ * and restored from it; the consumer group's committed offsets serve only
+ * when the job starts without a checkpoint, and the source commits the
+ * checkpointed offsets to the group once a checkpoint completes (for lag
+ * monitoring by Kafka's own tools; recovery never reads them back).
+ *
+ * Blocking librdkafka calls (metadata, offset lookups, close) run in open()
+ * and close(), on the job's main thread. poll() takes messages that
+ * librdkafka has already fetched, with rd_kafka_consumer_poll(rk, 0), up to
+ * the host's budget; librdkafka's prefetch queue is bounded
+ * (queued.max.messages.kbytes), so a backpressured source stops fetching
+ * instead of growing a queue.
+ *
+ * Logical start offsets (earliest, latest, a timestamp) are resolved to real
+ * offsets in open(), so that what a checkpoint saves is always an offset.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+
+#define OFFSETS_STATE "offsets"
+#define STATE_MAGIC "SLKO1" /* + topic length, topic, count, (partition, offset)... */
+
+typedef struct ks_part {
+  int32_t partition;
+  int64_t next; /* next offset to read */
+  int64_t end;  /* bounded: the high watermark at open(); -1 unbounded */
+} ks_part_t;
+
+typedef struct ksrc {
+  rd_kafka_t *rk;
+  char *topic;
+  ks_part_t *parts;
+  size_t n;
+  size_t open_parts; /* bounded: partitions not at their end yet */
+  int bounded;
+  int embedded;
+  int32_t cur_partition; /* the one last given to sl_source_partition */
+  sl_header_t *hdrs;     /* scratch for a message's headers, grows, reused */
+  size_t hdr_cap;
+  /* the offsets the last snapshot saved, committed to the group when that
+   * checkpoint completes */
+  rd_kafka_topic_partition_list_t *snap;
+  uint64_t snap_id;
+} ksrc_t;
+
+static ks_part_t *find_part(ksrc_t *s, int32_t p) {
+  for (size_t i = 0; i < s->n; i++)
+    if (s->parts[i].partition == p) return &s->parts[i];
+  return NULL;
+}
+
+static void put_le(unsigned char *b, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++) b[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *b, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; i++) v |= (uint64_t)b[i] << (8 * i);
+  return v;
+}
+
+/* -------------------------------------------------------------- open */
+
+/* The topic's partition ids, from the cluster's metadata. */
+static int topic_partitions(ksrc_t *s, int timeout_ms, int32_t **out, int *count, char *err,
+                            size_t errlen) {
+  rd_kafka_topic_t *t = rd_kafka_topic_new(s->rk, s->topic, NULL);
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(s->rk, 0, t, &md, timeout_ms);
+  rd_kafka_topic_destroy(t);
+  if (e) {
+    snprintf(err, errlen, "cannot get the metadata of topic '%s' within %d ms: %s", s->topic,
+             timeout_ms, rd_kafka_err2str(e));
+    return -1;
+  }
+  int rc = -1;
+  if (md->topic_cnt != 1 || md->topics[0].err) {
+    snprintf(err, errlen, "topic '%s': %s", s->topic,
+             md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not in the metadata");
+  } else if (md->topics[0].partition_cnt == 0) {
+    snprintf(err, errlen, "topic '%s' has no partitions", s->topic);
+  } else {
+    *count = md->topics[0].partition_cnt;
+    *out = calloc((size_t)*count, sizeof(int32_t));
+    for (int i = 0; i < *count; i++) (*out)[i] = md->topics[0].partitions[i].id;
+    rc = 0;
+  }
+  rd_kafka_metadata_destroy(md);
+  return rc;
+}
+
+/* Reads the offsets of a restored checkpoint into the assigned partitions.
+ * 1 when restored, 0 when there is nothing to restore, -1 on error. */
+static int restore_offsets(sl_ctx_t *ctx, ksrc_t *s, char *err, size_t errlen) {
+  uint64_t ckpt = sl_checkpoint_restored(ctx);
+  if (!ckpt) return 0;
+  sl_bytes_t b;
+  int rc = sl_op_state_get(ctx, OFFSETS_STATE, &b);
+  if (rc == SL_ENOTFOUND) {
+    sl_log(ctx, SL_LOG_WARN, "checkpoint %" PRIu64 " has no offsets for this task: starting as "
+           "configured", ckpt);
+    return 0;
+  }
+  const unsigned char *p = b.ptr;
+  size_t ml = strlen(STATE_MAGIC);
+  if (rc < 0 || b.len < ml + 4 || memcmp(p, STATE_MAGIC, ml) != 0) {
+    snprintf(err, errlen, "checkpoint %" PRIu64 ": operator state '%s' is not a kafka_source's "
+             "offsets (corrupt, or written by another operator)", ckpt, OFFSETS_STATE);
+    return -1;
+  }
+  size_t tl = get_le(p + ml, 2), off = ml + 2;
+  if (b.len < off + tl + 4) goto corrupt;
+  if (tl != strlen(s->topic) || memcmp(p + off, s->topic, tl) != 0) {
+    snprintf(err, errlen, "checkpoint %" PRIu64 " holds offsets of topic '%.*s', not '%s': "
+             "a checkpoint cannot move a source to another topic", ckpt, (int)tl,
+             (const char *)p + off, s->topic);
+    return -1;
+  }
+  off += tl;
+  uint32_t cnt = (uint32_t)get_le(p + off, 4);
+  off += 4;
+  if (b.len != off + (size_t)cnt * 12) goto corrupt;
+  for (uint32_t i = 0; i < cnt; i++, off += 12) {
+    int32_t part = (int32_t)get_le(p + off, 4);
+    int64_t next = (int64_t)get_le(p + off + 4, 8);
+    ks_part_t *kp = find_part(s, part);
+    if (!kp) {
+      snprintf(err, errlen, "checkpoint %" PRIu64 " holds an offset for partition %" PRId32
+               " of '%s', which this task does not read (did the partition count or the "
+               "parallelism change?)", ckpt, part, s->topic);
+      return -1;
+    }
+    if (next < 0) goto corrupt;
+    kp->next = next;
+  }
+  if (cnt != s->n)
+    sl_log(ctx, SL_LOG_WARN, "checkpoint %" PRIu64 " has offsets for %u of the %zu partitions "
+           "of '%s' this task reads (new partitions?): the others start as configured", ckpt,
+           cnt, s->n, s->topic);
+  return 1;
+corrupt:
+  snprintf(err, errlen, "checkpoint %" PRIu64 ": operator state '%s' is malformed (%zu bytes)",
+           ckpt, OFFSETS_STATE, b.len);
+  return -1;
+}
+
+/* Where each partition starts when no checkpoint says: the group's
+ * committed offset if use_group_offsets, else `start`. Every offset comes
+ * out concrete. */
+static int resolve_start(sl_ctx_t *ctx, ksrc_t *s, int timeout_ms, char *err, size_t errlen) {
+  const char *start = sl_config_string(ctx, "start");
+  int64_t at_ms = -1;
+  int earliest = 0;
+  if (strcmp(start, "earliest") == 0) earliest = 1;
+  else if (strcmp(start, "latest") == 0) earliest = 0;
+  else {
+    char *end = NULL;
+    long long v = strtoll(start, &end, 10);
+    if (!*start || *end || v < 0) {
+      snprintf(err, errlen, "config 'start': expected earliest, latest or a time in milliseconds "
+               "since the epoch, got '%s'", start);
+      return -1;
+    }
+    at_ms = v;
+  }
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)s->n);
+  for (size_t i = 0; i < s->n; i++)
+    if (s->parts[i].next < 0) rd_kafka_topic_partition_list_add(l, s->topic, s->parts[i].partition);
+  int rc = 0;
+  if (l->cnt > 0 && sl_config_bool(ctx, "use_group_offsets")) {
+    rd_kafka_resp_err_t e = rd_kafka_committed(s->rk, l, timeout_ms);
+    if (e) {
+      snprintf(err, errlen, "cannot read the group's committed offsets: %s", rd_kafka_err2str(e));
+      rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < l->cnt; i++)
+      if (l->elems[i].err == 0 && l->elems[i].offset >= 0)
+        find_part(s, l->elems[i].partition)->next = l->elems[i].offset;
+  }
+  if (rc == 0 && at_ms >= 0) {
+    for (int i = 0; i < l->cnt; i++) l->elems[i].offset = at_ms;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(s->rk, l, timeout_ms);
+    if (e) {
+      snprintf(err, errlen, "cannot look up the offsets at time %" PRId64 ": %s", at_ms,
+               rd_kafka_err2str(e));
+      rc = -1;
+    }
+  }
+  /* low/high watermarks: the bounds of each partition, concrete offsets for
+   * earliest and latest, and the end of a bounded read */
+  for (size_t i = 0; rc == 0 && i < s->n; i++) {
+    ks_part_t *kp = &s->parts[i];
+    int64_t lo = 0, hi = 0;
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(s->rk, s->topic, kp->partition, &lo, &hi, timeout_ms);
+    if (e) {
+      snprintf(err, errlen, "cannot read the offsets of partition %" PRId32 ": %s", kp->partition,
+               rd_kafka_err2str(e));
+      rc = -1;
+      break;
+    }
+    if (kp->next < 0) {
+      int64_t t = -1;
+      for (int j = 0; j < l->cnt && at_ms >= 0; j++)
+        if (l->elems[j].partition == kp->partition) t = l->elems[j].offset;
+      kp->next = at_ms >= 0 ? (t >= 0 ? t : hi) : earliest ? lo : hi;
+    } else if (kp->next < lo) {
+      sl_log(ctx, SL_LOG_WARN, "partition %" PRId32 " of '%s': offset %" PRId64 " is gone "
+             "(retention; the oldest is %" PRId64 "): %" PRId64 " records were lost to this job",
+             kp->partition, s->topic, kp->next, lo, lo - kp->next);
+      kp->next = lo;
+    }
+    kp->end = s->bounded ? hi : -1;
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+  return rc;
+}
+
+static void ksrc_free(ksrc_t *s) {
+  if (s->rk) {
+    rd_kafka_consumer_close(s->rk);
+    rd_kafka_destroy(s->rk);
+  }
+  if (s->embedded) kafka_embedded_release();
+  if (s->snap) rd_kafka_topic_partition_list_destroy(s->snap);
+  free(s->topic);
+  free(s->parts);
+  free(s->hdrs);
+  free(s);
+}
+
+static int ksrc_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
+  char err[768];
+  ksrc_t *s = calloc(1, sizeof(*s));
+  if (!s) return SL_ENOMEM;
+  s->cur_partition = -1;
+  s->bounded = sl_config_bool(ctx, "bounded");
+  s->topic = strdup(sl_config_string(ctx, "topic"));
+  int timeout_ms = (int)sl_config_duration_ms(ctx, "open_timeout");
+  const char *group = sl_config_string(ctx, "group_id");
+  char group_buf[300];
+  if (!*group) {
+    snprintf(group_buf, sizeof group_buf, "sluice.%s", sl_node_name(ctx));
+    group = group_buf;
+  }
+  if (kafka_topic_name_ok(s->topic, err, sizeof err) != 0) goto fail;
+  rd_kafka_conf_t *conf = kafka_conf_new(ctx, &s->embedded, err, sizeof err);
+  if (!conf) goto fail;
+  if (s->embedded &&
+      kafka_embedded_topic(s->topic, (int)sl_config_int(ctx, "embedded_partitions"), err,
+                           sizeof err) != 0) {
+    rd_kafka_conf_destroy(conf);
+    goto fail;
+  }
+  char errstr[512];
+  if (kafka_conf_default(ctx, conf, "group.id", group, err, sizeof err) != 0 ||
+      kafka_conf_default(ctx, conf, "enable.auto.commit", "false", err, sizeof err) != 0 ||
+      kafka_conf_default(ctx, conf, "enable.auto.offset.store", "false", err, sizeof err) != 0 ||
+      kafka_conf_default(ctx, conf, "enable.partition.eof", "false", err, sizeof err) != 0 ||
+      /* the prefetch queue that backpressure leaves full: 16 MiB, not 64 */
+      kafka_conf_default(ctx, conf, "queued.max.messages.kbytes", "16384", err, sizeof err) != 0) {
+    rd_kafka_conf_destroy(conf);
+    goto fail;
+  }
+  s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (!s->rk) {
+    rd_kafka_conf_destroy(conf);
+    snprintf(err, sizeof err, "cannot create the consumer: %s", errstr);
+    goto fail;
+  }
+  rd_kafka_poll_set_consumer(s->rk);
+
+  int32_t *ids = NULL;
+  int count = 0;
+  if (topic_partitions(s, timeout_ms, &ids, &count, err, sizeof err) != 0) goto fail;
+  uint32_t task = sl_task_index(ctx), par = sl_parallelism(ctx);
+  s->parts = calloc((size_t)count, sizeof(ks_part_t));
+  for (int i = 0; i < count; i++)
+    if ((uint32_t)ids[i] % par == task)
+      s->parts[s->n++] = (ks_part_t){.partition = ids[i], .next = -1, .end = -1};
+  free(ids);
+  if (s->n == 0)
+    sl_log(ctx, SL_LOG_WARN, "topic '%s' has %d partitions for %u tasks: this task reads none",
+           s->topic, count, par);
+  if (restore_offsets(ctx, s, err, sizeof err) < 0) goto fail;
+  if (resolve_start(ctx, s, timeout_ms, err, sizeof err) != 0) goto fail;
+
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)s->n);
+  for (size_t i = 0; i < s->n; i++) {
+    ks_part_t *kp = &s->parts[i];
+    if (s->bounded && kp->next >= kp->end) continue; /* nothing to read */
+    rd_kafka_topic_partition_list_add(l, s->topic, kp->partition)->offset = kp->next;
+    s->open_parts++;
+  }
+  rd_kafka_resp_err_t e = rd_kafka_assign(s->rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  if (e) {
+    snprintf(err, sizeof err, "cannot assign the partitions: %s", rd_kafka_err2str(e));
+    goto fail;
+  }
+  sl_log(ctx, SL_LOG_DEBUG, "reading %zu of the %d partitions of '%s'%s", s->n, count, s->topic,
+         s->bounded ? " up to their current end" : "");
+  *state = s;
+  return SL_OK;
+fail:
+  snprintf(errbuf, errlen, "kafka_source: %s", err);
+  ksrc_free(s);
+  return SL_ECONFIG;
+}
+
+/* -------------------------------------------------------------- poll */
+
+/* Fills the headers scratch from a message; the count, or -1 when out of
+ * memory. */
+static int read_headers(ksrc_t *s, const rd_kafka_message_t *m) {
+  rd_kafka_headers_t *hs = NULL;
+  if (rd_kafka_message_headers(m, &hs) != 0 || !hs) return 0;
+  size_t cnt = rd_kafka_header_cnt(hs);
+  if (cnt > s->hdr_cap) {
+    sl_header_t *p = realloc(s->hdrs, cnt * sizeof(*p));
+    if (!p) return -1;
+    s->hdrs = p;
+    s->hdr_cap = cnt;
+  }
+  for (size_t i = 0; i < cnt; i++) {
+    const char *name;
+    const void *val;
+    size_t len;
+    if (rd_kafka_header_get_all(hs, i, &name, &val, &len) != 0) return (int)i;
+    s->hdrs[i] = (sl_header_t){name, strlen(name), val ? val : "", val ? len : 0};
+  }
+  return (int)cnt;
+}
+
+static int ksrc_poll(sl_ctx_t *ctx, void *state) {
+  ksrc_t *s = state;
+  if ((s->bounded && s->open_parts == 0) || sl_stopping(ctx)) return SL_DONE;
+  uint32_t budget = sl_budget(ctx), emitted = 0;
+  while (emitted < budget) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, 0);
+    if (!m) break;
+    if (m->err) {
+      char fatal[256];
+      if (rd_kafka_fatal_error(s->rk, fatal, sizeof fatal)) {
+        sl_fail(ctx, "kafka_source: fatal consumer error: %s", fatal);
+        rd_kafka_message_destroy(m);
+        return SL_EIO;
+      }
+      /* transient (a broker down, a leader move): librdkafka retries */
+      sl_log(ctx, SL_LOG_WARN, "topic '%s': %s", s->topic, rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    ks_part_t *kp = find_part(s, m->partition);
+    if (!kp || (kp->end >= 0 && kp->next >= kp->end) || m->offset < kp->next) {
+      rd_kafka_message_destroy(m); /* past a bounded end, or a refetch already emitted */
+      continue;
+    }
+    if (m->partition != s->cur_partition) {
+      sl_source_partition(ctx, (uint32_t)m->partition);
+      s->cur_partition = m->partition;
+    }
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m, &tt);
+    int hn = read_headers(s, m);
+    if (hn < 0) {
+      rd_kafka_message_destroy(m);
+      sl_fail(ctx, "kafka_source: out of memory for the headers of partition %" PRId32
+              " offset %" PRId64, m->partition, m->offset);
+      return SL_ENOMEM;
+    }
+    sl_record_t rec = {.key = m->key, .key_len = m->key_len, .value = m->payload,
+                       .value_len = m->len, .ts = ts >= 0 ? ts : sl_now_ms(ctx),
+                       .offset = m->offset, .headers = s->hdrs, .header_count = (uint32_t)hn};
+    int rc = sl_emit(ctx, &rec);
+    kp->next = m->offset + 1;
+    rd_kafka_message_destroy(m);
+    if (rc < 0) return rc;
+    emitted++;
+    if (kp->end >= 0 && kp->next >= kp->end) {
+      s->open_parts--;
+      if (s->open_parts == 0) return SL_DONE;
+    }
+  }
+  return emitted ? SL_OK : SL_AGAIN;
+}
+
+/* --------------------------------------------------------- checkpoints */
+
+static int ksrc_snapshot(sl_ctx_t *ctx, void *state, uint64_t id) {
+  ksrc_t *s = state;
+  size_t ml = strlen(STATE_MAGIC), tl = strlen(s->topic);
+  size_t len = ml + 2 + tl + 4 + s->n * 12;
+  unsigned char *b = malloc(len);
+  if (!b) return SL_ENOMEM;
+  memcpy(b, STATE_MAGIC, ml);
+  put_le(b + ml, tl, 2);
+  memcpy(b + ml + 2, s->topic, tl);
+  size_t off = ml + 2 + tl;
+  put_le(b + off, s->n, 4);
+  off += 4;
+  if (s->snap) rd_kafka_topic_partition_list_destroy(s->snap);
+  s->snap = rd_kafka_topic_partition_list_new((int)s->n);
+  for (size_t i = 0; i < s->n; i++, off += 12) {
+    put_le(b + off, (uint32_t)s->parts[i].partition, 4);
+    put_le(b + off + 4, (uint64_t)s->parts[i].next, 8);
+    rd_kafka_topic_partition_list_add(s->snap, s->topic, s->parts[i].partition)->offset =
+        s->parts[i].next;
+  }
+  s->snap_id = id;
+  int rc = sl_op_state_put(ctx, OFFSETS_STATE, b, len);
+  free(b);
+  if (rc < 0) sl_fail(ctx, "kafka_source: saving the offsets for checkpoint %" PRIu64 " failed", id);
+  return rc;
+}
+
+/* The checkpoint is complete: tell the group (asynchronously: no wait). */
+static int ksrc_commit(sl_ctx_t *ctx, void *state, uint64_t id) {
+  ksrc_t *s = state;
+  if (!s->snap || s->snap_id > id || s->snap->cnt == 0) return SL_OK;
+  rd_kafka_resp_err_t e = rd_kafka_commit(s->rk, s->snap, 1);
+  if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    sl_log(ctx, SL_LOG_WARN, "committing the offsets of checkpoint %" PRIu64 " to the group "
+           "failed: %s (recovery uses the checkpoint, not the group)", id, rd_kafka_err2str(e));
+  return SL_OK;
+}
+
+static void ksrc_close(void *state) { ksrc_free(state); }
+
+static const sl_config_key_t ksrc_config[] = {
+    KAFKA_COMMON_CONFIG,
+    {"group_id", SL_CONFIG_STRING, "",
+     "consumer group for committed offsets (default sluice.<node>)"},
+    {"start", SL_CONFIG_STRING, "earliest",
+     "without a checkpoint or group offset: earliest, latest, or epoch milliseconds"},
+    {"use_group_offsets", SL_CONFIG_BOOL, "true",
+     "without a checkpoint, start at the group's committed offsets when it has some"},
+    {"bounded", SL_CONFIG_BOOL, "false", "stop at the partitions' end as of the start"},
+};
+
+const sl_operator_t kafka_source_op = {
+    SL_OPERATOR_INIT,
+    .name = "kafka_source",
+    .version = "0.1.0",
+    .description = "records of a Kafka topic; offsets in checkpoints",
+    .kind = SL_KIND_SOURCE,
+    .config = ksrc_config,
+    .config_count = sizeof(ksrc_config) / sizeof(ksrc_config[0]),
+    .open = ksrc_open,
+    .poll = ksrc_poll,
+    .close = ksrc_close,
+    .snapshot = ksrc_snapshot,
+    .commit = ksrc_commit,
+};
