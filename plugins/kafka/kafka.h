@@ -17,16 +17,12 @@ extern const sl_operator_t kafka_sink_op;
 /* Prefix of the config keys passed to librdkafka unchanged (`librdkafka:`). */
 #define KAFKA_PASS_PREFIX "librdkafka."
 
-/* The config keys both operators share (brokers, librdkafka.*, ...), for
- * their config maps. */
-#define KAFKA_COMMON_CONFIG                                                                        \
+/* The config keys both operators share, for their config maps. */
+#define KAFKA_CLIENT_CONFIG                                                                        \
   {"brokers", SL_CONFIG_STRING, NULL,                                                              \
    "bootstrap servers host:port,... or 'embedded' (a mock cluster in this process)"},              \
-      {"topic", SL_CONFIG_STRING, NULL, "the topic"},                                              \
       {"embedded_partitions", SL_CONFIG_INT, "4",                                                  \
        "brokers: embedded: partitions of the topic if this creates it"},                           \
-      {"open_timeout", SL_CONFIG_DURATION, "30s",                                                  \
-       "how long open() waits for the cluster's metadata"},                                        \
   {                                                                                                \
     "librdkafka.*", SL_CONFIG_STRING, "", "any librdkafka setting, as a mapping `librdkafka: {...}`" \
   }

@@ -39,7 +39,6 @@ typedef struct ksink {
   rd_kafka_topic_t *topic; /* the fixed topic, or NULL with topic_field */
   char *topic_field;
   int embedded;
-  int embedded_partitions;
   int64_t await_timeout_ms;
   uint64_t epoch;                       /* the task's: messages are tagged with it */
   _Atomic int64_t in_flight[EPOCHS];    /* by epoch % EPOCHS; delivery reports decrement */
@@ -108,7 +107,6 @@ static int ksink_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) 
   const char *field = sl_config_string(ctx, "topic_field");
   const char *delivery = sl_config_string(ctx, "delivery");
   k->await_timeout_ms = sl_config_duration_ms(ctx, "checkpoint_timeout");
-  k->embedded_partitions = (int)sl_config_int(ctx, "embedded_partitions");
   if (strcmp(delivery, "exactly_once") == 0) {
     snprintf(err, sizeof err, "delivery: exactly_once (Kafka transactions) is not available yet; "
              "use at_least_once (see docs/kafka.md)");
@@ -127,7 +125,7 @@ static int ksink_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) 
   rd_kafka_conf_t *conf = kafka_conf_new(ctx, &k->embedded, err, sizeof err);
   if (!conf) goto fail;
   if (k->embedded && *topic &&
-      kafka_embedded_topic(topic, k->embedded_partitions, err, sizeof err) != 0) {
+      kafka_embedded_topic(topic, (int)sl_config_int(ctx, "embedded_partitions"), err, sizeof err) != 0) {
     rd_kafka_conf_destroy(conf);
     goto fail;
   }
@@ -196,20 +194,21 @@ static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
   }
   uintptr_t epoch = (uintptr_t)k->epoch;
   atomic_fetch_add(&k->in_flight[epoch % EPOCHS], 1);
+  /* one argument list for both: a fixed topic's handle, or the record's name */
+  rd_kafka_vu_t vu[7] = {
+      k->topic ? (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_RKT, .u.rkt = k->topic}
+               : (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = tbuf},
+      {.vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY},
+      {.vtype = RD_KAFKA_VTYPE_KEY, .u.mem = {(void *)r->key, r->key_len}},
+      {.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {(void *)r->value, r->value_len}},
+      {.vtype = RD_KAFKA_VTYPE_TIMESTAMP, .u.i64 = r->ts > 0 ? r->ts : 0},
+      {.vtype = RD_KAFKA_VTYPE_HEADERS, .u.headers = hs},
+      {.vtype = RD_KAFKA_VTYPE_OPAQUE, .u.ptr = (void *)epoch},
+  };
   for (int64_t waited = 0;; waited += 10) {
-    rd_kafka_resp_err_t e;
-    if (k->topic)
-      e = rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_KEY(r->key, r->key_len),
-                            RD_KAFKA_V_VALUE((void *)r->value, r->value_len),
-                            RD_KAFKA_V_TIMESTAMP(r->ts > 0 ? r->ts : 0),
-                            RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_OPAQUE((void *)epoch), RD_KAFKA_V_END);
-    else
-      e = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(tbuf), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_KEY(r->key, r->key_len),
-                            RD_KAFKA_V_VALUE((void *)r->value, r->value_len),
-                            RD_KAFKA_V_TIMESTAMP(r->ts > 0 ? r->ts : 0),
-                            RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_OPAQUE((void *)epoch), RD_KAFKA_V_END);
+    rd_kafka_error_t *error = rd_kafka_produceva(k->rk, vu, 7);
+    rd_kafka_resp_err_t e = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (error) rd_kafka_error_destroy(error);
     if (!e) return 0; /* the headers belong to the message now */
     if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || waited >= k->await_timeout_ms) {
       atomic_fetch_sub(&k->in_flight[epoch % EPOCHS], 1);
@@ -308,16 +307,12 @@ static int ksink_snapshot(sl_ctx_t *ctx, void *state, uint64_t id) {
 static void ksink_close(void *state) { ksink_free(state); }
 
 static const sl_config_key_t ksink_config[] = {
-    {"brokers", SL_CONFIG_STRING, NULL,
-     "bootstrap servers host:port,... or 'embedded' (a mock cluster in this process)"},
+    KAFKA_CLIENT_CONFIG,
     {"topic", SL_CONFIG_STRING, "", "the topic (or topic_field)"},
     {"topic_field", SL_CONFIG_STRING, "", "a top-level JSON string field naming each record's topic"},
     {"delivery", SL_CONFIG_STRING, "at_least_once", "at_least_once"},
     {"checkpoint_timeout", SL_CONFIG_DURATION, "60s",
      "how long a checkpoint waits for deliveries (and produce for queue room)"},
-    {"embedded_partitions", SL_CONFIG_INT, "4",
-     "brokers: embedded: partitions of the topic if this creates it"},
-    {"librdkafka.*", SL_CONFIG_STRING, "", "any librdkafka setting, as a mapping `librdkafka: {...}`"},
 };
 
 const sl_operator_t kafka_sink_op = {

@@ -437,7 +437,9 @@ static int ksrc_commit(sl_ctx_t *ctx, void *state, uint64_t id) {
 static void ksrc_close(void *state) { ksrc_free(state); }
 
 static const sl_config_key_t ksrc_config[] = {
-    KAFKA_COMMON_CONFIG,
+    KAFKA_CLIENT_CONFIG,
+    {"topic", SL_CONFIG_STRING, NULL, "the topic"},
+    {"open_timeout", SL_CONFIG_DURATION, "30s", "how long open() waits for the cluster's metadata"},
     {"group_id", SL_CONFIG_STRING, "",
      "consumer group for committed offsets (default sluice.<node>)"},
     {"start", SL_CONFIG_STRING, "earliest",
