@@ -189,7 +189,12 @@ static int counter_add(lua_State *L) {
 }
 
 /* counter(name): one userdata per name, cached, so calling it per record
- * costs a table lookup. */
+ * costs a table lookup. The cache holds at most COUNTER_CACHE_MAX names:
+ * it lives for the state's life, and a script making up names per record
+ * would otherwise fill lua_memory_mb with it and leave every later call
+ * failing. (The host records at most SL_MAX_COUNTERS names anyway; later
+ * names share an uncounted sink, said once in the log.) */
+#define COUNTER_CACHE_MAX 256
 static int ctx_counter(lua_State *L) {
   sl_lua_host_t *h = sl_lua_host_of(L);
   const char *name = luaL_checkstring(L, 2);
@@ -199,8 +204,11 @@ static int ctx_counter(lua_State *L) {
   sl_counter_t **c = lua_newuserdatauv(L, sizeof(*c), 0);
   *c = sl_counter(h->ctx, name);
   luaL_setmetatable(L, "sluice.counter");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, name);
+  if (h->counters_cached < COUNTER_CACHE_MAX) {
+    h->counters_cached++;
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, name);
+  }
   return 1;
 }
 
@@ -245,6 +253,7 @@ void sl_lua_ctx_push(sl_lua_host_t *h) {
   lua_pop(L, 1);
   lua_newtable(L);
   h->ref_counters = luaL_ref(L, LUA_REGISTRYINDEX);
+  h->counters_cached = 0;
 
   static const luaL_Reg fns[] = {{"emit", ctx_emit}, {"emit_to", ctx_emit_to}, {"emit_values", ctx_emit_values}, {"log", ctx_log},
                                  {"counter", ctx_counter}, {"now", ctx_now},

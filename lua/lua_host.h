@@ -125,6 +125,7 @@ typedef struct sl_lua_host {
   int emit_ok;   /* emit allowed: process, process_batch, on_timer, on_watermark, on_end */
   size_t emit_cap, emitted; /* bytes one process call may emit (0 = no cap: on_end) */
   int ref_open, ref_fn, ref_on_end, ref_close, ref_env, ref_counters, ref_recs, ref_ctx, ref_hdr;
+  int counters_cached; /* names in the ref_counters cache (lua_ctx.c) */
   int ref_process, ref_snapshot, ref_commit; /* the script's functions, or LUA_NOREF */
   int ref_on_timer, ref_on_watermark;        /* the same, for event time (SDK 1.3) */
   int ref_dom_event, ref_dom_proc; /* the strings "event" and "processing", for on_timer */

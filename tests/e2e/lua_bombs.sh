@@ -194,6 +194,10 @@ echo "lua_bombs: host memory fed by the script (emits, headers, counters)"
 bomb emit_flood "$INSTR|$MEM" any
 bomb header_flood "$INSTR|$MEM" any
 bomb counter_flood "$INSTR|$MEM"
+# Names made up per call must not pile up in the state (a cache of counter
+# objects once kept each name, so the state was full for good and the
+# "alive" call after the bomb failed too).
+bomb counter_flood_long "$INSTR|$MEM" 1 "lua_memory_mb: $CAP_MB, lua_instructions: 20000000, lua_timeout: 1000ms"
 
 echo "lua_bombs: finalizers"
 # Finalizers run with hooks off (Lua 5.4 disables them in __gc), so a

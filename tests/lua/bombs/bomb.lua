@@ -113,6 +113,8 @@ B.counter_flood = function(ctx)
     ctx:counter("c" .. i .. string.rep("n", 200))
   end
 end
+-- the same with limits loose enough for the names to reach lua_memory_mb
+B.counter_flood_long = B.counter_flood
 B.header_flood = function(ctx)
   local h = {}
   for i = 1, 4000 do h["h" .. i] = string.rep("v", 256) end
