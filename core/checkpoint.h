@@ -48,12 +48,27 @@ int sl_op_state_read(sl_op_state_t *s, const unsigned char *p, size_t len, char 
 /* What one instance contributes to a checkpoint. */
 typedef struct sl_ckpt_part {
   sl_op_instance_t *inst;
+  uint64_t id;                 /* the checkpoint */
   sl_buf_t op_state;           /* serialized operator state */
   sl_state_snapshot_t *keyed;  /* frozen keyed state, or NULL */
+  sl_ckpt_commit_point_t *commit_points; /* registered in snapshot(), not yet called */
+  uint32_t commit_point_count;
 } sl_ckpt_part_t;
 
-/** Release the resources of parts (keyed snapshots, buffers). */
+/**
+ * Release the resources of parts (keyed snapshots, buffers). Commit points
+ * not yet called are called with commit = 0 (the checkpoint was abandoned
+ * or failed before its commit point).
+ */
 void sl_ckpt_parts_free(sl_ckpt_part_t *parts, uint32_t n);
+
+/**
+ * Call the commit points of parts (sl_checkpoint_commit_point) with
+ * commit = 1, in order; after one fails, the rest with commit = 0. 0, or
+ * -1 with the failure's message. Each commit point is called once.
+ */
+int sl_ckpt_run_commit_points(sl_ckpt_part_t *parts, uint32_t n, uint64_t id, char *err,
+                              size_t errlen);
 
 /**
  * Task thread: call snapshot() of every operator of the task (chain order)
@@ -152,7 +167,14 @@ void sl_ckpt_manifest_free(sl_ckpt_manifest_t *m);
  * serialized here), then the manifest, atomically. On success fills *bytes
  * with the total size. -1 with a message (the partial directory is removed;
  * older checkpoints are untouched).
+ *
+ * With commit points (sl_checkpoint_commit_point), the manifest is written
+ * and fsynced as MANIFEST.tmp, the commit points are called, and only then
+ * is it renamed. If a commit point fails: SL_CKPT_UNDECIDED with its
+ * message, and the directory stays as it is (written, not complete): the
+ * next start asks the operators' resolve() (sl_ckpt_find_undecided).
  */
+#define SL_CKPT_UNDECIDED 1
 int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind,
                   sl_ckpt_part_t *parts, uint32_t n, uint64_t *bytes, char *err, size_t errlen);
 /** Remove complete checkpoints beyond the newest `keep`, and incomplete ones older than `newest`. */
@@ -168,6 +190,23 @@ sl_ckpt_manifest_t *sl_ckpt_load_latest(const char *root, char *err, size_t errl
 int sl_ckpt_load_dir(const char *dir, sl_ckpt_manifest_t **out, char *err, size_t errlen);
 /** Newest id present in root (complete or not), 0 when none. */
 uint64_t sl_ckpt_newest_id(const char *root);
+/**
+ * The newest checkpoint newer than `newer_than` that was written in full but
+ * never marked complete (a MANIFEST.tmp that reads back whole, no MANIFEST):
+ * its commit point may or may not have taken effect. NULL when none.
+ */
+sl_ckpt_manifest_t *sl_ckpt_find_undecided(const char *root, uint64_t newer_than);
+/**
+ * At start-up: if a checkpoint newer than *latest is undecided, ask the
+ * operators that commit externally (resolve()) whether it took effect; if
+ * so it becomes complete and replaces *latest (freed). 0, or -1 with a
+ * message (an operator could not tell, or they disagree).
+ */
+int sl_ckpt_resolve_undecided(sl_job_t *job, const char *root, sl_ckpt_manifest_t **latest,
+                              char *err, size_t errlen);
+/** Settle an undecided checkpoint: took_effect renames its MANIFEST.tmp to
+ * MANIFEST (fsynced), otherwise removes it. 0, or -1 with a message. */
+int sl_ckpt_settle_undecided(const sl_ckpt_manifest_t *m, bool took_effect, char *err, size_t errlen);
 
 /* ------------------------------------------------------------ restore */
 

@@ -226,6 +226,11 @@ static void complete_pending(sl_ckpt_coord_t *c) {
     sl_ckpt_prune(c->root, c->keep, id);
     sl_log_msg(SL_LOG_DEBUG, "checkpoints", "checkpoint %" PRIu64 " complete: %" PRIu64
                " bytes in %" PRIu64 " ms", id, bytes, ms);
+  } else if (rc == SL_CKPT_UNDECIDED) {
+    /* A commit point failed: whether the external commit happened is
+     * unknown here, and its transaction is gone either way. */
+    sl_job_fail(c->job, "%s; the job stops, and its next start asks the external system whether "
+                "checkpoint %" PRIu64 " took effect", err, id);
   } else {
     sl_log_msg(SL_LOG_ERROR, "checkpoints",
                "%s; the job goes on, the previous checkpoint stays the one to recover from", err);

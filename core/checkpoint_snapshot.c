@@ -4,6 +4,7 @@
  * the task's thread (or the main thread for the final checkpoint); every
  * step here is cheap, the serialization happens on the coordinator thread.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,8 +71,36 @@ void sl_ckpt_parts_free(sl_ckpt_part_t *parts, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) {
     sl_buf_free(&parts[i].op_state);
     if (parts[i].keyed) sl_state_snapshot_release(parts[i].keyed);
+    for (uint32_t k = 0; k < parts[i].commit_point_count; k++) {
+      char msg[8];
+      parts[i].commit_points[k].fn(parts[i].commit_points[k].arg, parts[i].id, 0, msg, sizeof(msg));
+    }
+    free(parts[i].commit_points);
   }
   free(parts);
+}
+
+int sl_ckpt_run_commit_points(sl_ckpt_part_t *parts, uint32_t n, uint64_t id, char *err,
+                              size_t errlen) {
+  int rc = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    sl_op_instance_t *inst = parts[i].inst;
+    for (uint32_t k = 0; k < parts[i].commit_point_count; k++) {
+      sl_ckpt_commit_point_t *cp = &parts[i].commit_points[k];
+      char msg[768] = "";
+      if (rc != 0) {
+        cp->fn(cp->arg, id, 0, msg, sizeof(msg));
+      } else if (cp->fn(cp->arg, id, 1, msg, sizeof(msg)) != 0) {
+        snprintf(err, errlen, "checkpoint %" PRIu64 ": node '%s' task %u: commit failed: %s", id,
+                 inst->node->name, inst->subtask, msg[0] ? msg : "no reason given");
+        rc = -1;
+      }
+    }
+    free(parts[i].commit_points);
+    parts[i].commit_points = NULL;
+    parts[i].commit_point_count = 0;
+  }
+  return rc;
 }
 
 int sl_ckpt_snapshot_task(sl_task_t *t, uint64_t id, sl_ckpt_part_t **parts_out) {
@@ -79,11 +108,18 @@ int sl_ckpt_snapshot_task(sl_task_t *t, uint64_t id, sl_ckpt_part_t **parts_out)
   for (uint32_t o = 0; o < t->op_count; o++) {
     sl_op_instance_t *inst = t->ops[o];
     parts[o].inst = inst;
+    parts[o].id = id;
     if (SL_OPERATOR_HAS(inst->op, snapshot) && inst->op->snapshot) {
       inst->error_set = false;
       inst->in_snapshot = true;
       int rc = inst->op->snapshot((sl_ctx_t *)inst, inst->state, id);
       inst->in_snapshot = false;
+      /* The part owns them from here: called at the commit point, or
+       * cancelled when the part is freed unused. */
+      parts[o].commit_points = inst->commit_points;
+      parts[o].commit_point_count = inst->commit_point_count;
+      inst->commit_points = NULL;
+      inst->commit_point_count = 0;
       if (rc < 0) {
         sl_job_fail(t->job, "node '%s' (operator '%s'), task %u: snapshot for checkpoint %llu failed: %s",
                     inst->node->name, inst->op->name, inst->subtask, (unsigned long long)id,

@@ -115,6 +115,12 @@ static sl_ckpt_file_t *add_file(sl_ckpt_file_t **files, uint32_t *n, uint32_t *c
   return f;
 }
 
+static bool has_commit_points(const sl_ckpt_part_t *parts, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++)
+    if (parts[i].commit_point_count) return true;
+  return false;
+}
+
 int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind,
                   sl_ckpt_part_t *parts, uint32_t n, uint64_t *bytes, char *err, size_t errlen) {
   char *dir = ckpt_dir_name(root, id);
@@ -122,7 +128,7 @@ int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind
   uint32_t nfiles = 0, capfiles = 0;
   sl_buf_t file = {0}, keyed = {0}, man = {0};
   uint64_t total = 0;
-  int ok = 0;
+  int ok = 0, undecided = 0;
   /* Savepoints are full and portable: keyed state as a blob, any backend. */
   bool dirs_ok = strcmp(kind, "savepoint") != 0;
   sl_fs_remove_tree(dir); /* an attempt abandoned earlier with the same id */
@@ -191,6 +197,28 @@ int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind
   int e = sl_fs_write_file_synced(tmp, man.data, man.len);
   if (!e) {
     sl_fault_point("manifest", id);
+    if (has_commit_points(parts, n)) {
+      /* The directory must be durable before an external system commits
+       * on the strength of it; after the commit, only the rename is left. */
+      e = sl_fs_fsync_path(dir, true);
+      if (!e) e = sl_fs_fsync_path(root, true);
+      if (e) {
+        snprintf(err, errlen, "checkpoint %" PRIu64 ": writing %s: %s", id, tmp, strerror(e));
+        free(tmp);
+        free(final);
+        goto out;
+      }
+      if (sl_ckpt_run_commit_points(parts, n, id, err, errlen) != 0) {
+        undecided = 1; /* kept as written: the next start resolves it */
+        free(tmp);
+        free(final);
+        goto out;
+      }
+      /* Committed outside: from here a failure leaves the checkpoint
+       * undecided too (resolve() will find the commit), never removed. */
+      undecided = 1;
+      sl_fault_point("decided", id);
+    }
     if (rename(tmp, final) != 0) e = errno;
   }
   if (!e) e = sl_fs_fsync_path(dir, true);
@@ -204,14 +232,15 @@ int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind
   *bytes = total;
   ok = 1;
 out:
-  if (!ok) sl_fs_remove_tree(dir); /* never leave a partial checkpoint that looks like one */
+  /* never leave a partial checkpoint that looks like one */
+  if (!ok && !undecided) sl_fs_remove_tree(dir);
   for (uint32_t i = 0; i < nfiles; i++) free(files[i].name);
   free(files);
   sl_buf_free(&file);
   sl_buf_free(&keyed);
   sl_buf_free(&man);
   free(dir);
-  return ok ? 0 : -1;
+  return ok ? 0 : undecided ? SL_CKPT_UNDECIDED : -1;
 }
 
 /* ------------------------------------------------------------ listing */
@@ -482,9 +511,10 @@ static int check_streamed(const char *path, const sl_ckpt_file_t *f, char *err, 
   return 0;
 }
 
-int sl_ckpt_load_dir(const char *dir, sl_ckpt_manifest_t **out, char *err, size_t errlen) {
+static int load_dir_as(const char *dir, const char *manifest_name, sl_ckpt_manifest_t **out,
+                       char *err, size_t errlen) {
   *out = NULL;
-  char *mp = sl_xasprintf("%s/MANIFEST", dir);
+  char *mp = sl_xasprintf("%s/%s", dir, manifest_name);
   size_t len = 0;
   int e = 0;
   char *text = (char *)read_whole(mp, MANIFEST_MAX, &len, &e);
@@ -534,6 +564,50 @@ int sl_ckpt_load_dir(const char *dir, sl_ckpt_manifest_t **out, char *err, size_
 fail:
   sl_ckpt_manifest_free(m);
   return -1;
+}
+
+int sl_ckpt_load_dir(const char *dir, sl_ckpt_manifest_t **out, char *err, size_t errlen) {
+  return load_dir_as(dir, "MANIFEST", out, err, errlen);
+}
+
+sl_ckpt_manifest_t *sl_ckpt_find_undecided(const char *root, uint64_t newer_than) {
+  uint32_t n;
+  uint64_t *ids = list_ids(root, &n);
+  sl_ckpt_manifest_t *found = NULL;
+  for (uint32_t i = 0; i < n && !found && ids[i] > newer_than; i++) {
+    if (has_manifest(root, ids[i])) break; /* (a complete one: none newer is undecided) */
+    char *dir = ckpt_dir_name(root, ids[i]);
+    char *tmp = sl_xasprintf("%s/MANIFEST.tmp", dir);
+    struct stat st;
+    if (stat(tmp, &st) == 0) {
+      char why[512];
+      sl_ckpt_manifest_t *m = NULL;
+      if (load_dir_as(dir, "MANIFEST.tmp", &m, why, sizeof(why)) == 0 && m->id == ids[i])
+        found = m;
+      else if (m)
+        sl_ckpt_manifest_free(m);
+      /* one that does not read back whole was never committed on: the
+       * manifest is fsynced before any commit point runs */
+    }
+    free(tmp);
+    free(dir);
+  }
+  free(ids);
+  return found;
+}
+
+int sl_ckpt_settle_undecided(const sl_ckpt_manifest_t *m, bool took_effect, char *err,
+                             size_t errlen) {
+  char *tmp = sl_xasprintf("%s/MANIFEST.tmp", m->dir);
+  char *final = sl_xasprintf("%s/MANIFEST", m->dir);
+  int e = took_effect ? (rename(tmp, final) != 0 ? errno : 0) : (unlink(tmp) != 0 ? errno : 0);
+  if (!e) e = sl_fs_fsync_path(m->dir, true);
+  if (e)
+    snprintf(err, errlen, "checkpoint %s: cannot %s its MANIFEST.tmp: %s", m->dir,
+             took_effect ? "rename" : "remove", strerror(e));
+  free(tmp);
+  free(final);
+  return e ? -1 : 0;
 }
 
 sl_ckpt_manifest_t *sl_ckpt_load_latest(const char *root, char *err, size_t errlen) {

@@ -109,6 +109,24 @@ static void host_failv(sl_ctx_t *ctx, const char *fmt, va_list ap) {
               inst->op->name, inst->plugin ? inst->plugin->path : "?", inst->subtask, msg);
 }
 
+/* The task's input stays closed while any of its operators has paused it
+ * (task.c checks input_pauses before taking input; in a task headed by a
+ * source, before polling it or starting a checkpoint). */
+static int host_input_pause(sl_ctx_t *ctx) {
+  sl_op_instance_t *inst = INST(ctx);
+  if (!inst->task || (inst == inst->task->ops[0] && inst->task->is_source)) return SL_ESTATE;
+  if (!atomic_exchange(&inst->input_paused, true)) atomic_fetch_add(&inst->task->input_pauses, 1);
+  return 0;
+}
+
+/* Any thread: reopen, then wake the worker, which may be parked. */
+static void host_input_resume(sl_ctx_t *ctx) {
+  sl_op_instance_t *inst = INST(ctx);
+  if (!inst->task || !atomic_exchange(&inst->input_paused, false)) return;
+  atomic_fetch_sub(&inst->task->input_pauses, 1);
+  if (inst->task->worker) sl_worker_notify(inst->task->worker);
+}
+
 static sl_counter_t *host_counter(sl_ctx_t *ctx, const char *name) {
   sl_op_instance_t *inst = INST(ctx);
   if (!name) name = "";
@@ -252,6 +270,9 @@ const sl_host_api_t sl_host_api = {
     .checkpoint_interval_ms = sl_host_checkpoint_interval_ms,
     .checkpoint_sync_fd = sl_host_checkpoint_sync_fd,
     .checkpoint_await = sl_host_checkpoint_await,
+    .checkpoint_commit_point = sl_host_checkpoint_commit_point,
+    .input_pause = host_input_pause,
+    .input_resume = host_input_resume,
     .timer_set = sl_host_timer_set,
     .timer_delete = sl_host_timer_delete,
     .watermark = sl_host_watermark,

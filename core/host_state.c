@@ -162,6 +162,16 @@ int sl_host_checkpoint_await(sl_ctx_t *ctx, int (*fn)(void *, char *, size_t), v
   return 0;
 }
 
+int sl_host_checkpoint_commit_point(sl_ctx_t *ctx, sl_commit_point_fn fn, void *arg) {
+  sl_op_instance_t *inst = INST(ctx);
+  if (!fn) return SL_EINVAL;
+  if (!inst->in_snapshot) return SL_ESTATE;
+  inst->commit_points = sl_xrealloc(inst->commit_points,
+                                    (inst->commit_point_count + 1) * sizeof(*inst->commit_points));
+  inst->commit_points[inst->commit_point_count++] = (sl_ckpt_commit_point_t){fn, arg};
+  return 0;
+}
+
 int sl_host_checkpoint_sync_fd(sl_ctx_t *ctx, int fd) {
   sl_op_instance_t *inst = INST(ctx);
   if (fd < 0) return SL_EINVAL;

@@ -39,5 +39,6 @@ uint64_t sl_host_checkpoint_restored(sl_ctx_t *ctx);
 int64_t sl_host_checkpoint_interval_ms(sl_ctx_t *ctx);
 int sl_host_checkpoint_sync_fd(sl_ctx_t *ctx, int fd);
 int sl_host_checkpoint_await(sl_ctx_t *ctx, int (*fn)(void *, char *, size_t), void *arg);
+int sl_host_checkpoint_commit_point(sl_ctx_t *ctx, sl_commit_point_fn fn, void *arg);
 
 #endif

@@ -353,6 +353,11 @@ static int prepare_checkpoints(sl_job_t *job, const cli_opts_t *o, char *err, si
     err[0] = 0;
     m = sl_ckpt_load_latest(s->checkpoint_dir, err, errlen);
     if (!m && err[0]) return -1;
+    /* A newer one whose commit point was cut short may have taken effect. */
+    if (sl_ckpt_resolve_undecided(job, s->checkpoint_dir, &m, err, errlen) != 0) {
+      sl_ckpt_manifest_free(m);
+      return -1;
+    }
   }
   if (m && sl_ckpt_restore(job, m, err, errlen) != 0) {
     sl_ckpt_manifest_free(m);

@@ -86,6 +86,12 @@ typedef struct sl_ckpt_await {
   void *arg;
 } sl_ckpt_await_t;
 
+/* A commit point an operator registered in snapshot() (sl_checkpoint_commit_point). */
+typedef struct sl_ckpt_commit_point {
+  sl_commit_point_fn fn;
+  void *arg;
+} sl_ckpt_commit_point_t;
+
 typedef struct sl_op_instance {
   sl_ctx_head_t head;
   struct sl_task *task;
@@ -124,6 +130,9 @@ typedef struct sl_op_instance {
   uint32_t sync_fd_count;
   sl_ckpt_await_t *awaits;     /* sl_checkpoint_await: called by the checkpoint thread */
   uint32_t await_count;
+  sl_ckpt_commit_point_t *commit_points; /* sl_checkpoint_commit_point: likewise */
+  uint32_t commit_point_count;
+  _Atomic bool input_paused; /* sl_input_pause: counted once in task->input_pauses */
   /* Event time (task.c "Watermarks", host_time.c). */
   int64_t wm;                     /* this instance's input watermark */
   struct sl_timers *timers;       /* its timers, created on first use; NULL = none */
@@ -185,6 +194,7 @@ typedef struct sl_task {
   uint64_t aligning;       /* barrier id being aligned, 0 = none */
   uint64_t align_start_ns;
   _Atomic uint64_t align_ns; /* total time inputs were held for alignment */
+  _Atomic uint32_t input_pauses; /* operators that paused the task's input (sl_input_pause) */
   /* Event time: written by the task's thread (see "Watermarks" in task.c). */
   int64_t wm_out;     /* watermark the task's outputs carry (its timers have fired) */
   int64_t wm_target;  /* watermark being applied through the chain; > wm_out while firing */

@@ -584,6 +584,8 @@ static int task_process_inputs(sl_task_t *t, uint64_t now) {
   for (int round = 0; round < SL_BATCHES_PER_RUN; round++) {
     if (sl_job_failed(t->job)) break;
     if (round > 0 && (t->pending_batches || !outputs_have_credit(t))) break;
+    /* a snapshot (a barrier just taken) may have paused the input */
+    if (atomic_load_explicit(&t->input_pauses, memory_order_acquire)) break;
     sl_batch_t *b = NULL;
     sl_task_input_t *in = NULL;
     for (uint32_t i = 0; i < t->input_count; i++) {
@@ -701,6 +703,7 @@ int sl_task_run(sl_task_t *t, uint64_t now) {
       return 1;
     }
   }
+  if (atomic_load_explicit(&t->input_pauses, memory_order_acquire)) return progress; /* sl_input_pause */
   if (t->is_source) {
     uint64_t trig = atomic_load_explicit(&t->job->ckpt_trigger, memory_order_acquire);
     if (trig > t->ckpt_done) {
@@ -726,6 +729,7 @@ int sl_task_ready(sl_task_t *t, uint64_t now) {
   if (!outputs_have_credit(t)) return 0;
   if (t->ending || t->wm_target > t->wm_out) return 1;
   if (t->proc_due_ms != SL_TS_MAX && sl_wall_ms() >= t->proc_due_ms) return 1;
+  if (atomic_load_explicit(&t->input_pauses, memory_order_acquire)) return 0;
   if (t->is_source)
     return now >= t->retry_at_ns || sl_stop_requested() ||
            atomic_load_explicit(&t->job->ckpt_trigger, memory_order_relaxed) > t->ckpt_done;

@@ -38,6 +38,8 @@ rd_kafka_conf_t *kafka_conf_new(sl_ctx_t *ctx, int *embedded, char *err, size_t 
 /* Sets key=value on conf unless the node's `librdkafka:` map sets key. */
 int kafka_conf_default(sl_ctx_t *ctx, rd_kafka_conf_t *conf, const char *key, const char *value,
                        char *err, size_t errlen);
+/* The node's `librdkafka.KEY` setting, or NULL. */
+const char *kafka_conf_value(sl_ctx_t *ctx, const char *key);
 /* Checks a topic name as Kafka does; 0 or -1 with a message. */
 int kafka_topic_name_ok(const char *name, char *err, size_t errlen);
 
@@ -48,5 +50,29 @@ const char *kafka_embedded_acquire(char *err, size_t errlen);
 /* Creates the topic in the embedded cluster if it does not exist. */
 int kafka_embedded_topic(const char *topic, int partitions, char *err, size_t errlen);
 void kafka_embedded_release(void);
+
+/*
+ * The transactional producer of `delivery: exactly_once` (kafka_txn.c): one
+ * per process, shared by the tasks of the one node that uses it.
+ */
+typedef struct ktxn ktxn_t;
+/* Create it (the first task; init_transactions, begin_transaction) or take
+ * another reference. NULL with a message. */
+ktxn_t *ktxn_acquire(sl_ctx_t *ctx, const char *txn_id, const char *commit_topic, char *err,
+                     size_t errlen);
+/* Drop a reference; the last one aborts what is open and destroys it. */
+void ktxn_release(ktxn_t *t);
+rd_kafka_t *ktxn_handle(ktxn_t *t);
+/* 1 with a message when a delivery failed or the producer is fenced. */
+int ktxn_failed(ktxn_t *t, char *err, size_t errlen);
+/* Commit point of checkpoint id (the checkpoint thread): flush, write the
+ * marker, commit, begin the next transaction. Once per id. 0 or -1. */
+int ktxn_commit(ktxn_t *t, uint64_t id, char *err, size_t errlen);
+/* What Kafka committed last for txn_id (0: nothing), read with
+ * read_committed after fencing older instances. 0 or -1 with a message. */
+int ktxn_last_committed(sl_ctx_t *ctx, const char *txn_id, const char *commit_topic,
+                        uint64_t *last, char *err, size_t errlen);
+/* The checkpoint id of a commit marker's value; 0 or -1. */
+int ktxn_parse_marker(const char *value, size_t len, uint64_t *id);
 
 #endif /* SLUICE_KAFKA_H */

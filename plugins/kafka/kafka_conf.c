@@ -7,8 +7,7 @@
 
 #include "kafka.h"
 
-/* The node's `librdkafka.KEY` entry, or NULL. */
-static const char *pass_value(sl_ctx_t *ctx, const char *key) {
+const char *kafka_conf_value(sl_ctx_t *ctx, const char *key) {
   size_t n = sl_config_count(ctx), plen = strlen(KAFKA_PASS_PREFIX);
   for (size_t i = 0; i < n; i++) {
     sl_config_entry_t e;
@@ -31,7 +30,7 @@ static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, c
 
 int kafka_conf_default(sl_ctx_t *ctx, rd_kafka_conf_t *conf, const char *key, const char *value,
                        char *err, size_t errlen) {
-  if (pass_value(ctx, key)) return 0; /* the user's own setting wins */
+  if (kafka_conf_value(ctx, key)) return 0; /* the user's own setting wins */
   return conf_set(conf, key, value, "", err, errlen);
 }
 

@@ -35,7 +35,9 @@
 #define EPOCHS 16 /* in-flight counters, by epoch modulo EPOCHS */
 
 typedef struct ksink {
-  rd_kafka_t *rk;
+  sl_ctx_t *ctx;
+  rd_kafka_t *rk;      /* the task's own, or the shared transactional one */
+  ktxn_t *txn;         /* exactly_once: the node's transaction (kafka_txn.c) */
   rd_kafka_topic_t *topic; /* the fixed topic, or NULL with topic_field */
   char *topic_field;
   int embedded;
@@ -71,7 +73,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 }
 
 static int check_failed(sl_ctx_t *ctx, ksink_t *k) {
-  char fatal[256];
+  char fatal[512];
+  if (k->txn) {
+    if (!ktxn_failed(k->txn, fatal, sizeof fatal)) return 0;
+    sl_fail(ctx, "kafka_sink: %s (the job recovers from its last checkpoint; what the open "
+            "transaction held is aborted and sent again)", fatal);
+    return SL_EIO;
+  }
   if (rd_kafka_fatal_error(k->rk, fatal, sizeof fatal)) {
     sl_fail(ctx, "kafka_sink: fatal producer error: %s", fatal);
     return SL_EIO;
@@ -88,7 +96,9 @@ static int check_failed(sl_ctx_t *ctx, ksink_t *k) {
 
 static void ksink_free(ksink_t *k) {
   if (k->topic) rd_kafka_topic_destroy(k->topic);
-  if (k->rk) {
+  if (k->txn) {
+    ktxn_release(k->txn);
+  } else if (k->rk) {
     rd_kafka_flush(k->rk, 10000); /* close(): the main thread, after on_end drained it */
     rd_kafka_destroy(k->rk);
   }
@@ -96,6 +106,61 @@ static void ksink_free(ksink_t *k) {
   pthread_mutex_destroy(&k->err_mu);
   free(k->topic_field);
   free(k);
+}
+
+/* exactly_once: the node's transactional id and commit topic, into the buffers. */
+static int txn_names(sl_ctx_t *ctx, char *id, size_t idcap, char *ctopic, size_t ccap, char *err,
+                     size_t errlen) {
+  const char *cid = sl_config_string(ctx, "transactional_id");
+  const char *ct = sl_config_string(ctx, "commit_topic");
+  if (*cid) snprintf(id, idcap, "%s", cid);
+  else snprintf(id, idcap, "sluice.%s", sl_node_name(ctx));
+  if (*ct) snprintf(ctopic, ccap, "%s", ct);
+  else snprintf(ctopic, ccap, "%s.commits", id);
+  return kafka_topic_name_ok(ctopic, err, errlen);
+}
+
+/* The transaction must outlive a checkpoint interval (it spans one), or the
+ * brokers abort it before its commit. */
+static int check_txn_timeout(sl_ctx_t *ctx, char *err, size_t errlen) {
+  int64_t interval = sl_checkpoint_interval_ms(ctx);
+  const char *v = kafka_conf_value(ctx, "transaction.timeout.ms");
+  int64_t timeout = v ? strtoll(v, NULL, 10) : 60000; /* librdkafka's default */
+  if (timeout < 2 * interval) {
+    snprintf(err, errlen, "librdkafka.transaction.timeout.ms (%" PRId64 " ms) must be at least "
+             "twice the checkpoint interval (%" PRId64 " ms): a transaction stays open from one "
+             "checkpoint to the next", timeout, interval);
+    return -1;
+  }
+  return 0;
+}
+
+static int open_transactional(sl_ctx_t *ctx, ksink_t *k, const char *topic, char *err,
+                              size_t errlen) {
+  if (sl_checkpoint_interval_ms(ctx) <= 0) {
+    snprintf(err, errlen, "delivery: exactly_once needs checkpoints (settings.checkpoints with "
+             "an interval): the transactions commit with them");
+    return -1;
+  }
+  if (check_txn_timeout(ctx, err, errlen) != 0) return -1;
+  char id[256], ctopic[300];
+  if (txn_names(ctx, id, sizeof id, ctopic, sizeof ctopic, err, errlen) != 0) return -1;
+  if (strcmp(sl_config_string(ctx, "brokers"), "embedded") == 0) {
+    char e[256];
+    int parts = (int)sl_config_int(ctx, "embedded_partitions");
+    if (kafka_embedded_acquire(e, sizeof e) == NULL ||
+        (*topic && kafka_embedded_topic(topic, parts, e, sizeof e) != 0) ||
+        kafka_embedded_topic(ctopic, 1, e, sizeof e) != 0) {
+      snprintf(err, errlen, "%s", e);
+      return -1;
+    }
+    k->embedded = 1;
+  }
+  k->txn = ktxn_acquire(ctx, id, ctopic, err, errlen);
+  if (!k->txn) return -1;
+  k->rk = ktxn_handle(k->txn);
+  if (*topic) k->topic = rd_kafka_topic_new(k->rk, topic, NULL);
+  return 0;
 }
 
 static int ksink_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
@@ -106,14 +171,12 @@ static int ksink_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) 
   const char *topic = sl_config_string(ctx, "topic");
   const char *field = sl_config_string(ctx, "topic_field");
   const char *delivery = sl_config_string(ctx, "delivery");
+  k->ctx = ctx;
   k->await_timeout_ms = sl_config_duration_ms(ctx, "checkpoint_timeout");
-  if (strcmp(delivery, "exactly_once") == 0) {
-    snprintf(err, sizeof err, "delivery: exactly_once (Kafka transactions) is not available yet; "
-             "use at_least_once (see docs/kafka.md)");
-    goto fail;
-  }
-  if (strcmp(delivery, "at_least_once") != 0) {
-    snprintf(err, sizeof err, "config 'delivery': expected at_least_once, got '%s'", delivery);
+  int exactly_once = strcmp(delivery, "exactly_once") == 0;
+  if (!exactly_once && strcmp(delivery, "at_least_once") != 0) {
+    snprintf(err, sizeof err, "config 'delivery': expected at_least_once or exactly_once, got '%s'",
+             delivery);
     goto fail;
   }
   if (!*topic == !*field) {
@@ -122,6 +185,11 @@ static int ksink_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) 
   }
   if (*topic && kafka_topic_name_ok(topic, err, sizeof err) != 0) goto fail;
   if (*field) k->topic_field = strdup(field);
+  if (exactly_once) {
+    if (open_transactional(ctx, k, topic, err, sizeof err) != 0) goto fail;
+    *state = k;
+    return SL_OK;
+  }
   rd_kafka_conf_t *conf = kafka_conf_new(ctx, &k->embedded, err, sizeof err);
   if (!conf) goto fail;
   if (k->embedded && *topic &&
@@ -193,7 +261,7 @@ static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
                           r->headers[i].value, (ssize_t)r->headers[i].value_len);
   }
   uintptr_t epoch = (uintptr_t)k->epoch;
-  atomic_fetch_add(&k->in_flight[epoch % EPOCHS], 1);
+  if (!k->txn) atomic_fetch_add(&k->in_flight[epoch % EPOCHS], 1);
   /* one argument list for both: a fixed topic's handle, or the record's name */
   rd_kafka_vu_t vu[7] = {
       k->topic ? (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_RKT, .u.rkt = k->topic}
@@ -211,7 +279,7 @@ static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
     if (error) rd_kafka_error_destroy(error);
     if (!e) return 0; /* the headers belong to the message now */
     if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || waited >= k->await_timeout_ms) {
-      atomic_fetch_sub(&k->in_flight[epoch % EPOCHS], 1);
+      if (!k->txn) atomic_fetch_sub(&k->in_flight[epoch % EPOCHS], 1);
       if (hs) rd_kafka_headers_destroy(hs);
       sl_fail(ctx, "kafka_sink: cannot queue a message%s: %s", e == RD_KAFKA_RESP_ERR__QUEUE_FULL
               ? " (the producer's queue stayed full)" : "", rd_kafka_err2str(e));
@@ -229,7 +297,7 @@ static int ksink_process_batch(sl_ctx_t *ctx, void *state, const sl_record_t *re
     rc = produce_one(ctx, k, &recs[i]);
     if (rc) return rc; /* (a batch fails as a whole under on_error) */
   }
-  rd_kafka_poll(k->rk, 0);
+  if (!k->txn) rd_kafka_poll(k->rk, 0); /* (exactly_once: served in the background) */
   return 0;
 }
 
@@ -238,13 +306,15 @@ static int ksink_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
   int rc = check_failed(ctx, k);
   if (rc) return rc;
   rc = produce_one(ctx, k, rec);
-  rd_kafka_poll(k->rk, 0);
+  if (!k->txn) rd_kafka_poll(k->rk, 0);
   return rc;
 }
 
-/* Input has ended: called again (SL_AGAIN) until every message is acknowledged. */
+/* Input has ended: called again (SL_AGAIN) until every message is acknowledged
+ * (exactly_once: the final checkpoint commits what is left). */
 static int ksink_on_end(sl_ctx_t *ctx, void *state) {
   ksink_t *k = state;
+  if (k->txn) return check_failed(ctx, k);
   rd_kafka_poll(k->rk, 0);
   int rc = check_failed(ctx, k);
   if (rc) return rc;
@@ -286,8 +356,26 @@ static int sink_await(void *arg, char *err, size_t errlen) {
   return rc;
 }
 
+/* exactly_once, on the checkpoint thread: the first task's call commits the
+ * node's transaction (the others find it done); every call reopens its
+ * task's input. */
+static int txn_commit_point(void *arg, uint64_t id, int commit, char *err, size_t errlen) {
+  ksink_t *k = arg;
+  int rc = commit ? ktxn_commit(k->txn, id, err, errlen) : 0;
+  sl_input_resume(k->ctx);
+  return rc;
+}
+
 static int ksink_snapshot(sl_ctx_t *ctx, void *state, uint64_t id) {
   ksink_t *k = state;
+  if (k->txn) {
+    /* Nothing after the barrier may join the transaction: no input until
+     * the commit point (or the checkpoint's abandonment) reopens it. */
+    int rc = sl_input_pause(ctx);
+    if (rc == 0) rc = sl_checkpoint_commit_point(ctx, txn_commit_point, k);
+    if (rc != 0) sl_fail(ctx, "kafka_sink: checkpoint %" PRIu64 ": cannot register the commit", id);
+    return rc;
+  }
   /* An epoch EPOCHS back still in flight means earlier awaits have not run:
    * keep the epoch (the await then also waits for what follows the barrier:
    * slower, still correct). */
@@ -306,11 +394,28 @@ static int ksink_snapshot(sl_ctx_t *ctx, void *state, uint64_t id) {
 
 static void ksink_close(void *state) { ksink_free(state); }
 
+/* A start found checkpoint id written but unmarked: did its transaction commit? */
+static int ksink_resolve(sl_ctx_t *ctx, uint64_t id, char *errbuf, size_t errlen) {
+  if (strcmp(sl_config_string(ctx, "delivery"), "exactly_once") != 0) return SL_ENOTFOUND;
+  char txn_id[256], ctopic[300], err[768];
+  uint64_t last = 0;
+  if (txn_names(ctx, txn_id, sizeof txn_id, ctopic, sizeof ctopic, err, sizeof err) != 0 ||
+      ktxn_last_committed(ctx, txn_id, ctopic, &last, err, sizeof err) != 0) {
+    snprintf(errbuf, errlen, "kafka_sink: %s", err);
+    return SL_EIO;
+  }
+  return last >= id ? 1 : 0;
+}
+
 static const sl_config_key_t ksink_config[] = {
     KAFKA_CLIENT_CONFIG,
     {"topic", SL_CONFIG_STRING, "", "the topic (or topic_field)"},
     {"topic_field", SL_CONFIG_STRING, "", "a top-level JSON string field naming each record's topic"},
-    {"delivery", SL_CONFIG_STRING, "at_least_once", "at_least_once"},
+    {"delivery", SL_CONFIG_STRING, "at_least_once", "at_least_once | exactly_once (Kafka transactions)"},
+    {"transactional_id", SL_CONFIG_STRING, "",
+     "exactly_once: the producer's transactional.id (default sluice.<node>); unique per job"},
+    {"commit_topic", SL_CONFIG_STRING, "",
+     "exactly_once: topic of the commit records (default <transactional_id>.commits)"},
     {"checkpoint_timeout", SL_CONFIG_DURATION, "60s",
      "how long a checkpoint waits for deliveries (and produce for queue room)"},
 };
@@ -319,7 +424,7 @@ const sl_operator_t kafka_sink_op = {
     SL_OPERATOR_INIT,
     .name = "kafka_sink",
     .version = "0.1.0",
-    .description = "records to a Kafka topic, at least once",
+    .description = "records to a Kafka topic, at least once or exactly once",
     .kind = SL_KIND_SINK,
     .config = ksink_config,
     .config_count = sizeof(ksink_config) / sizeof(ksink_config[0]),
@@ -329,4 +434,5 @@ const sl_operator_t kafka_sink_op = {
     .on_end = ksink_on_end,
     .close = ksink_close,
     .snapshot = ksink_snapshot,
+    .resolve = ksink_resolve,
 };

@@ -39,7 +39,7 @@ extern "C" {
 /** Incompatible changes bump the major; the host refuses other majors. */
 #define SL_ABI_MAJOR 1
 /** Additions (new host functions, new operator callbacks) bump the minor. */
-#define SL_ABI_MINOR 5
+#define SL_ABI_MINOR 6
 
 #if defined(_WIN32)
 #define SL_EXPORT __declspec(dllexport)
@@ -160,6 +160,11 @@ typedef struct sl_config_key {
 /* ---------------------------------------------------------- Operators */
 
 typedef struct sl_ctx sl_ctx_t; /**< a task's context, opaque; owned by the host */
+/** A commit point (1.6, sl_checkpoint_commit_point): commit = 1 to commit
+ * checkpoint `checkpoint_id`'s external transaction now, 0 when that
+ * checkpoint was abandoned. 0, or -1 with a message in errbuf. */
+typedef int (*sl_commit_point_fn)(void *arg, uint64_t checkpoint_id, int commit, char *errbuf,
+                                  size_t errbuf_len);
 
 /** What an operator is: a source produces, an operator transforms, a sink consumes. */
 typedef enum sl_operator_kind {
@@ -270,6 +275,21 @@ typedef struct sl_operator {
    * current. Return 0, or a negative code after sl_fail().
    */
   int (*on_watermark)(sl_ctx_t *ctx, void *state, int64_t watermark);
+  /* ABI 1.3 ends here. */
+  /**
+   * 1.6, optional, for a sink whose external system is the commit point of
+   * the checkpoints (see sl_checkpoint_commit_point()): the job is starting
+   * and finds checkpoint `checkpoint_id` written in full but not marked
+   * complete (the process died between the sink's external commit and the
+   * host's record of it). Answer from the external system whether that
+   * checkpoint took effect: 1 yes (the job resumes from it), 0 no (it is
+   * discarded; the job resumes from the one before), SL_ENOTFOUND when this
+   * node does not commit externally (as configured: it has no say), or
+   * another negative code with a message in errbuf (the job does not start). Called on the main
+   * thread for the node's first instance, before any state is restored and
+   * before open(): only the config, logging and sl_node_name() may be used.
+   */
+  int (*resolve)(sl_ctx_t *ctx, uint64_t checkpoint_id, char *errbuf, size_t errbuf_len);
   /* Later minors append fields after this line. */
 } sl_operator_t;
 
@@ -543,6 +563,10 @@ typedef struct sl_host_api {
   int (*checkpoint_await)(sl_ctx_t *ctx, int (*fn)(void *arg, char *errbuf, size_t errbuf_len),
                           void *arg);
   /* ABI 1.5 ends here. */
+  int (*checkpoint_commit_point)(sl_ctx_t *ctx, sl_commit_point_fn fn, void *arg);
+  int (*input_pause)(sl_ctx_t *ctx);
+  void (*input_resume)(sl_ctx_t *ctx);
+  /* ABI 1.6 ends here. */
 } sl_host_api_t;
 
 /**
@@ -904,6 +928,58 @@ static inline int sl_checkpoint_await(sl_ctx_t *ctx,
                                       void *arg) {
   return SL__HOST(ctx)->checkpoint_await(ctx, fn, arg);
 }
+
+/* ------------------------------------- External commit points (1.6) */
+
+/*
+ * A sink whose output system cannot resume another process's prepared
+ * transaction (Kafka through librdkafka) cannot take part in the usual
+ * two-phase commit: a transaction prepared at the barrier would be lost if
+ * the process died before commit(). Such a sink makes its own commit the
+ * commit point of the checkpoint instead:
+ *
+ * 1. snapshot(N) registers fn with sl_checkpoint_commit_point();
+ * 2. the checkpoint thread writes checkpoint N in full (files and manifest,
+ *    fsynced) without marking it complete, then calls fn(arg, N, 1, ...):
+ *    fn commits the external transaction (it may block: it is not a
+ *    worker);
+ * 3. only when fn returned 0 is N marked complete (its MANIFEST renamed).
+ *    If fn fails, the job fails and N stays written-but-unmarked;
+ * 4. a job that starts and finds such a checkpoint asks the operator's
+ *    resolve() whether it took effect, and resumes from it or from the one
+ *    before accordingly.
+ *
+ * If checkpoint N fails or is abandoned before its commit point (a disk
+ * error, a task that finished first), fn is called once with commit = 0
+ * instead: keep the transaction open; a later checkpoint commits it.
+ * Every registration is called exactly once: on the checkpoint thread
+ * (the main thread for the final checkpoint), or for commit = 0 possibly
+ * on a task's thread. Several operators of one job
+ * may register, but their commits are not atomic together: a job should
+ * have one operator (any parallelism) that commits externally.
+ */
+/**
+ * 1.6, in snapshot() only: make fn the commit point of this checkpoint
+ * (see above). fn returns 0 when committed, or -1 with a message in
+ * errbuf. Returns 0, or SL_ESTATE outside snapshot().
+ */
+static inline int sl_checkpoint_commit_point(sl_ctx_t *ctx, sl_commit_point_fn fn, void *arg) {
+  return SL__HOST(ctx)->checkpoint_commit_point(ctx, fn, arg);
+}
+
+/**
+ * 1.6: the task running this operator takes no more input (records,
+ * watermarks, barriers) until sl_input_resume(): backpressure without
+ * blocking the worker. Upstream tasks fill their channels and then wait
+ * (an operator chained behind a source stops the source's polling).
+ * Returns 0, or SL_ESTATE in a source itself. Pausing twice is pausing once.
+ */
+static inline int sl_input_pause(sl_ctx_t *ctx) { return SL__HOST(ctx)->input_pause(ctx); }
+/**
+ * 1.6: undo sl_input_pause(). Safe from any thread (a delivery callback,
+ * a commit point): the task's worker is woken.
+ */
+static inline void sl_input_resume(sl_ctx_t *ctx) { SL__HOST(ctx)->input_resume(ctx); }
 
 /* ------------------------------------------ Aggregate functions (1.4) */
 

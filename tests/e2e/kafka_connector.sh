@@ -10,7 +10,7 @@
 #     exactly the input (no duplicate, no loss);
 #  3b. the same kill with kafka_sink (at least once): no record missing;
 #  4. bad input: a bad topic name, unreachable brokers, a wrong librdkafka key,
-#     exactly_once (not there yet), a checkpoint of another topic, a record
+#     exactly_once without checkpoints, a checkpoint of another topic, a record
 #     without its topic_field (dead-lettered), a nested config not scalar;
 #  5. `brokers: embedded`: a DAG writing and reading a topic of a mock
 #     cluster inside the process stops cleanly on SIGINT.
@@ -163,7 +163,7 @@ bad "unreachable brokers" "kafka_source: cannot get the metadata of topic 'click
 bad "librdkafka key" "config 'librdkafka' key no\\.such\\.setting: No such configuration property" "nodes:
   src: { use: kafka_source, config: { brokers: \"$BS\", topic: clicks, librdkafka: { no.such.setting: 1 } } }
   out: { use: null_sink, from: src }"
-bad "exactly_once" "kafka_sink: delivery: exactly_once \(Kafka transactions\) is not available yet" "nodes:
+bad "exactly_once" "kafka_sink: delivery: exactly_once needs checkpoints" "nodes:
   gen: { use: generator, config: { count: 1 } }
   k: { use: kafka_sink, from: gen, config: { brokers: \"$BS\", topic: clicks, delivery: exactly_once } }"
 bad "nested config" "^bad.yaml:2:[0-9]+: error: node 'src': config 'librdkafka.x' must be a scalar value, got a list" "nodes:

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# e2e: kafka_sink with delivery: exactly_once, on librdkafka's mock cluster
+# (`sluice kafka-dev`, started here on 127.0.0.1):
+#
+#   gen (generator, 30000 records at 30000/s) -> k (kafka_sink, 2 tasks,
+#   exactly_once) ; checkpoints every 100 ms
+#
+# The verifying consumer (tests/tools/kafka_verify.c) prints what a
+# read_committed reader of the topic sees; it must be the generator's
+# records, each exactly once:
+#  1. a clean run;
+#  2. SIGKILL at random moments, the job run again until it completes
+#     (SLUICE_KAFKA_EO_TRIALS trials, default 4);
+#  3. killed at checkpoint 3 before its transaction committed
+#     (SLUICE_FAULT=manifest:3): the restart hears from Kafka that it did not
+#     take effect; and after (decided:3): that it did;
+#  4. bad configurations: a transaction timeout shorter than two checkpoint
+#     intervals, a message timeout above the transaction timeout, a second
+#     exactly_once node, no checkpoints.
+# The mock writes no transaction markers: the verifier rebuilds what
+# read_committed shows from the sink's commit records (see kafka_verify.c).
+# With SLUICE_TEST_KAFKA=host:port naming a real broker, 1 and 2 also run
+# there, verified with read_committed itself, and a zombie instance must be
+# fenced by a second one with the same transactional id (the mock fences
+# nobody); otherwise the test says they were skipped.
+source "$(dirname "$0")/lib.sh"
+: "${SLUICE_BUILD_DIR:?}"
+export LC_ALL=C
+VERIFY="$SLUICE_BUILD_DIR/tests/kafka_verify"
+[ -x "$VERIFY" ] || fail "no $VERIFY (built with the tests)"
+TRIALS=${SLUICE_KAFKA_EO_TRIALS:-4}
+
+topics=""
+for t in clean f1 f2 $(seq -f 'trial%g' 1 "$TRIALS"); do
+  topics="$topics --topic $t:4 --topic sluice.$t.commits:1"
+done
+# shellcheck disable=SC2086
+"$SLUICE" kafka-dev $topics --write boot.txt > kd.out 2> kd.err &
+kd=$!
+trap 'kill -9 $kd 2> /dev/null || true' EXIT
+for _ in $(seq 200); do [ -s boot.txt ] && break; sleep 0.1; done
+[ -s boot.txt ] || fail "kafka-dev wrote no address"
+BS=$(cat boot.txt)
+
+cat > ref.yaml << YAML
+nodes:
+  gen: { use: generator, config: { count: 30000, seed: 5 } }
+  out: { use: file_sink, from: gen, config: { path: ref.txt } }
+YAML
+st 0 r.out r.err "$SLUICE" run ref.yaml
+sort ref.txt > ref.sorted
+
+# job NAME BROKERS [EXTRA CONFIG OF k]: topic NAME, transactional id sluice.NAME
+job() {
+  cat > "$1.yaml" << YAML
+name: $1
+settings:
+  workers: 2
+  checkpoints: { interval: 100ms, dir: ./ckpt-$1, keep: 3 }
+nodes:
+  gen: { use: generator, config: { count: 30000, rate: 30000, seed: 5 } }
+  k:
+    use: kafka_sink
+    from: gen
+    parallelism: 2
+    config: { brokers: "$2", topic: $1, delivery: exactly_once, transactional_id: sluice.$1${3:+, $3} }
+YAML
+}
+
+# verify NAME [BROKERS]: what read_committed shows of topic NAME is the reference.
+verify() {
+  local name=$1 bs=${2:-$BS}
+  if [ "$bs" = "$BS" ]; then
+    "$VERIFY" "$bs" "$name" "sluice.$name.commits" "sluice.$name" > "$name.got" 2> "$name.verify"
+  else
+    "$VERIFY" "$bs" "$name" --read-committed > "$name.got" 2> "$name.verify"
+  fi
+  sort "$name.got" > "$name.sorted"
+  if ! cmp -s ref.sorted "$name.sorted"; then
+    echo "  $(cat "$name.verify"); reference $(wc -l < ref.sorted), got $(wc -l < "$name.sorted")," \
+      "$(uniq -d "$name.sorted" | wc -l) duplicated, $(comm -23 ref.sorted "$name.sorted" | wc -l) missing" >&3
+    fail "$name: what read_committed shows is not the generator's records exactly once"
+  fi
+}
+
+# until_done NAME: run the job until it completes (exit 0).
+until_done() {
+  for _ in $(seq 10); do
+    set +e
+    timeout -k 5 120 "$SLUICE" run "$1.yaml" >> "$1.out" 2>> "$1.err"
+    local rc=$?
+    set -e
+    [ "$rc" -eq 0 ] && return 0
+    [ "$rc" -ge 128 ] && [ "$rc" -ne 137 ] && { tail -20 "$1.err" >&3; fail "$1: crashed ($rc)"; }
+  done
+  tail -20 "$1.err" >&3
+  fail "$1: did not complete in 10 runs"
+}
+
+# trials BROKERS PREFIX: random kills, then verification.
+trials() {
+  local bs=$1 prefix=$2
+  for i in $(seq 1 "$TRIALS"); do
+    local name="$prefix$i"
+    job "$name" "$bs"
+    "$SLUICE" run "$name.yaml" > "$name.out" 2> "$name.err" &
+    local pid=$!
+    sleep "0.$((RANDOM % 9 + 1))"
+    kill -9 "$pid" 2> /dev/null || true
+    wait "$pid" 2> /dev/null || true
+    until_done "$name"
+    verify "$name" "$bs"
+    echo "  $name: $(cat "$name.verify")"
+  done
+}
+
+# zombie BROKERS NAME: a second instance with the same transactional id fences
+# the first, which fails saying so. (librdkafka's mock gives every
+# InitProducerId a new producer id instead of bumping the epoch of the
+# transactional id's, so it fences nobody: this runs on a real broker.)
+zombie() {
+  local bs=$1 name=$2
+  job "$name" "$bs"
+  sed -i 's/count: 30000, rate: 30000/count: 0, rate: 5000/' "$name.yaml"
+  "$SLUICE" run "$name.yaml" > z1.out 2> z1.err &
+  local z1=$!
+  for _ in $(seq 100); do [ -d "ckpt-$name/chk-000000000002" ] && break; sleep 0.1; done
+  sed "s#ckpt-$name#ckpt-$name-2#; s/count: 0, rate: 5000/count: 100/" "$name.yaml" > "$name-2.yaml"
+  st 0 z2.out z2.err "$SLUICE" run "$name-2.yaml"
+  set +e
+  timeout 30 tail --pid="$z1" -f /dev/null
+  kill -9 "$z1" 2> /dev/null && fail "zombie: the first instance still runs after the second started"
+  wait "$z1"
+  local rc=$?
+  set -e
+  [ "$rc" -eq 1 ] || { cat z1.err >&3; fail "zombie: exit $rc, expected 1"; }
+  grep -q "fenced: another instance started with the same transactional id" z1.err ||
+    { tail -5 z1.err >&3; fail "zombie: the failure does not say it was fenced"; }
+}
+
+echo "kafka_exactly_once: clean run"
+job clean "$BS"
+st 0 clean.out clean.err "$SLUICE" run clean.yaml
+row clean.err k 2 30000 0 0 0
+verify clean
+echo "  $(cat clean.verify)"
+
+echo "kafka_exactly_once: SIGKILL at random moments ($TRIALS trials)"
+trials "$BS" trial
+
+echo "kafka_exactly_once: killed around the commit of checkpoint 3"
+job f1 "$BS"
+set +e
+SLUICE_FAULT=manifest:3 "$SLUICE" run f1.yaml > f1.out 2> f1.err
+rc=$?
+set -e
+[ "$rc" -eq 137 ] || { cat f1.err >&3; fail "f1: expected a kill at manifest:3, got $rc"; }
+st 0 f1.out2 f1.err2 "$SLUICE" run f1.yaml
+grep -q "checkpoint 3 was written but not marked complete; node 'k' says it did not take effect" f1.err2 ||
+  { cat f1.err2 >&3; fail "f1: checkpoint 3 was not discarded"; }
+verify f1
+job f2 "$BS"
+set +e
+SLUICE_FAULT=decided:3 "$SLUICE" run f2.yaml > f2.out 2> f2.err
+rc=$?
+set -e
+[ "$rc" -eq 137 ] || { cat f2.err >&3; fail "f2: expected a kill at decided:3, got $rc"; }
+st 0 f2.out2 f2.err2 "$SLUICE" run f2.yaml
+grep -q "node 'k' says it took effect: resuming from it" f2.err2 ||
+  { cat f2.err2 >&3; fail "f2: checkpoint 3 was not taken"; }
+verify f2
+
+echo "kafka_exactly_once: bad configurations"
+job badto "$BS" "librdkafka: { transaction.timeout.ms: 150 }"
+st 1 b1.out b1.err "$SLUICE" run badto.yaml
+grep -q "librdkafka.transaction.timeout.ms (150 ms) must be at least twice the checkpoint interval (100 ms)" b1.err ||
+  { cat b1.err >&3; fail "bad timeout: no clear error"; }
+job badmto "$BS" "librdkafka: { message.timeout.ms: 120000 }"
+st 1 b4.out b4.err "$SLUICE" run badmto.yaml
+grep -qF 'message.timeout.ms` must be set <= `transaction.timeout.ms`' b4.err ||
+  { cat b4.err >&3; fail "message timeout above the transaction timeout: no clear error"; }
+job two "$BS"
+cat >> two.yaml << YAML
+  k2: { use: kafka_sink, from: gen, config: { brokers: "$BS", topic: two, delivery: exactly_once, transactional_id: other } }
+YAML
+st 1 b2.out b2.err "$SLUICE" run two.yaml
+grep -qE "node '(k|k2)' already writes exactly once in this job" b2.err || { cat b2.err >&3; fail "two nodes: no clear error"; }
+sed '/checkpoints:/d' clean.yaml > nockpt.yaml
+st 1 b3.out b3.err "$SLUICE" run nockpt.yaml
+grep -q "delivery: exactly_once needs checkpoints" b3.err || { cat b3.err >&3; fail "no checkpoints: no clear error"; }
+
+if [ -n "${SLUICE_TEST_KAFKA:-}" ]; then
+  echo "kafka_exactly_once: on the real broker $SLUICE_TEST_KAFKA (read_committed)"
+  run_id=$(date +%s)
+  job "real$run_id" "$SLUICE_TEST_KAFKA"
+  st 0 real.out real.err "$SLUICE" run "real$run_id.yaml"
+  verify "real$run_id" "$SLUICE_TEST_KAFKA"
+  trials "$SLUICE_TEST_KAFKA" "realtrial$run_id-"
+  echo "kafka_exactly_once: a zombie instance is fenced (real broker)"
+  zombie "$SLUICE_TEST_KAFKA" "realzombie$run_id"
+else
+  echo "kafka_exactly_once: SKIPPED on a real broker: read_committed checks and the fencing of a zombie (set SLUICE_TEST_KAFKA=host:port to run them)"
+fi
+echo "kafka_exactly_once: ok"
