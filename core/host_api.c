@@ -127,6 +127,14 @@ static void host_input_resume(sl_ctx_t *ctx) {
   if (inst->task->worker) sl_worker_notify(inst->task->worker);
 }
 
+/* Any thread: the source task's next readiness check polls it. */
+static void host_source_wake(sl_ctx_t *ctx) {
+  sl_task_t *t = INST(ctx)->task;
+  if (!t || !t->is_source) return;
+  atomic_store_explicit(&t->source_woken, true, memory_order_release);
+  if (t->worker) sl_worker_notify(t->worker);
+}
+
 static sl_counter_t *host_counter(sl_ctx_t *ctx, const char *name) {
   sl_op_instance_t *inst = INST(ctx);
   if (!name) name = "";
@@ -273,6 +281,7 @@ const sl_host_api_t sl_host_api = {
     .checkpoint_commit_point = sl_host_checkpoint_commit_point,
     .input_pause = host_input_pause,
     .input_resume = host_input_resume,
+    .source_wake = host_source_wake,
     .timer_set = sl_host_timer_set,
     .timer_delete = sl_host_timer_delete,
     .watermark = sl_host_watermark,

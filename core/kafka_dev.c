@@ -58,6 +58,9 @@ sl_kafka_dev_t *sl_kafka_dev_start(int brokers, char *err, size_t errlen) {
   return d;
 }
 
+rd_kafka_mock_cluster_t *sl_kafka_dev_mock(sl_kafka_dev_t *d); /* for kafka_dev_faults.c */
+rd_kafka_mock_cluster_t *sl_kafka_dev_mock(sl_kafka_dev_t *d) { return d->mc; }
+
 const char *sl_kafka_dev_bootstraps(const sl_kafka_dev_t *d) {
   return rd_kafka_mock_cluster_bootstraps(d->mc);
 }

@@ -28,6 +28,10 @@ int sl_kafka_dev_create_topic(sl_kafka_dev_t *d, const char *name, int partition
 
 void sl_kafka_dev_stop(sl_kafka_dev_t *d);
 
+/* Applies one fault-injection command (kafka_dev_faults.c: error, down, up,
+ * rtt, coordinator): 0 with what it did in msg, or -1 with why not. */
+int sl_kafka_dev_fault(sl_kafka_dev_t *d, const char *line, char *msg, size_t msglen);
+
 /* Parses a topic argument "NAME" or "NAME:PARTITIONS" (default 1 partition)
  * and checks the name the way Kafka does (1..249 of [a-zA-Z0-9._-], not "."
  * or ".."). name must hold SL_KAFKA_TOPIC_MAX + 1 bytes. 0, or -1 with err. */

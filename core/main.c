@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dag.h"
@@ -144,6 +146,10 @@ static const char *const usage_kafka_dev =
     "                           repeatable. Clients may also create topics by using them\n"
     "  --write FILE             also write the bootstrap servers to FILE (one line),\n"
     "                           removed when the cluster stops\n"
+    "  --control FIFO           create a named pipe FIFO and apply the fault commands\n"
+    "                           written to it, one per line: error API CODE [COUNT],\n"
+    "                           down BROKER, up BROKER, rtt BROKER MS,\n"
+    "                           coordinator transaction|group KEY BROKER (docs/kafka.md)\n"
     "  -h, --help               this help\n"
     "\n"
     "Exit status: 0 stopped by a signal, 1 the cluster could not start, 2 usage error.\n";
@@ -600,15 +606,65 @@ static int write_file_atomic(const char *path, const char *line) {
   return ok ? 0 : -1;
 }
 
+/* kafka-dev --control: a thread applying the fault commands of a FIFO. */
+typedef struct kd_control {
+  sl_kafka_dev_t *d;
+  int fd; /* opened read-write: no EOF when a writer closes */
+  pthread_t thread;
+  bool started;
+} kd_control_t;
+
+static void *control_main(void *arg) {
+  kd_control_t *c = arg;
+  FILE *f = fdopen(dup(c->fd), "r");
+  char line[1024], msg[1024];
+  while (f && fgets(line, sizeof(line), f)) {
+    line[strcspn(line, "\r\n")] = 0;
+    if (strcmp(line, "\x01quit") == 0) break; /* control_stop */
+    if (!line[0]) continue;
+    int rc = sl_kafka_dev_fault(c->d, line, msg, sizeof(msg));
+    sl_log_msg(rc == 0 ? SL_LOG_INFO : SL_LOG_WARN, "kafka-dev", "fault: %s", msg);
+  }
+  if (f) fclose(f);
+  return NULL;
+}
+
+static int control_start(kd_control_t *c, const char *path, char *err, size_t errlen) {
+  if (mkfifo(path, 0600) != 0) {
+    snprintf(err, errlen, "cannot create the named pipe %s: %s", path, strerror(errno));
+    return -1;
+  }
+  c->fd = open(path, O_RDWR | O_CLOEXEC);
+  if (c->fd < 0 || pthread_create(&c->thread, NULL, control_main, c) != 0) {
+    snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    unlink(path);
+    return -1;
+  }
+  c->started = true;
+  return 0;
+}
+
+static void control_stop(kd_control_t *c, const char *path) {
+  if (!c->started) return;
+  static const char quit[] = "\x01quit\n";
+  if (write(c->fd, quit, sizeof(quit) - 1) < 0) pthread_cancel(c->thread);
+  pthread_join(c->thread, NULL);
+  close(c->fd);
+  unlink(path);
+}
+
 static int cmd_kafka_dev(int argc, char **argv) {
   static const struct option longopts[] = {{"brokers", required_argument, NULL, 'b'},
                                            {"topic", required_argument, NULL, 't'},
                                            {"write", required_argument, NULL, 'W'},
+                                           {"control", required_argument, NULL, 'C'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   int brokers = 1, ntopics = 0, c;
   const char **topics = sl_xcalloc((size_t)argc + 1, sizeof(char *));
-  const char *write_path = NULL;
+  const char *write_path = NULL, *control_path = NULL;
   optind = 1;
   opterr = 0;
   while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -618,6 +674,7 @@ static int cmd_kafka_dev(int argc, char **argv) {
       break;
     case 't': topics[ntopics++] = optarg; break;
     case 'W': write_path = optarg; break;
+    case 'C': control_path = optarg; break;
     case 'h': fputs(usage_kafka_dev, stdout); free(topics); return 0;
     case ':': fprintf(stderr, "sluice: option '%s' needs a value\n\n", argv[optind - 1]); goto usage;
     default: fprintf(stderr, "sluice: unknown option '%s'\n\n", argv[optind - 1]); goto usage;
@@ -662,6 +719,11 @@ static int cmd_kafka_dev(int argc, char **argv) {
     fprintf(stderr, "sluice: kafka-dev: cannot write %s: %s\n", write_path, strerror(errno));
     rc = 1;
   }
+  kd_control_t ctl = {.d = d, .fd = -1};
+  if (rc == 0 && control_path && control_start(&ctl, control_path, err, sizeof(err)) != 0) {
+    fprintf(stderr, "sluice: kafka-dev: --control %s\n", err);
+    rc = 1;
+  }
   if (rc == 0) {
     printf("bootstrap.servers=%s\n", boot);
     fflush(stdout);
@@ -671,6 +733,7 @@ static int cmd_kafka_dev(int argc, char **argv) {
     sl_log_msg(SL_LOG_INFO, "kafka-dev", "stopping (%s)", sig == SIGINT ? "SIGINT" : "SIGTERM");
     if (write_path) unlink(write_path);
   }
+  control_stop(&ctl, control_path);
   sl_kafka_dev_stop(d);
   free(topics);
   return rc;

@@ -195,6 +195,7 @@ typedef struct sl_task {
   uint64_t align_start_ns;
   _Atomic uint64_t align_ns; /* total time inputs were held for alignment */
   _Atomic uint32_t input_pauses; /* operators that paused the task's input (sl_input_pause) */
+  _Atomic bool source_woken;     /* sl_source_wake: poll now, not at retry_at_ns */
   /* Event time: written by the task's thread (see "Watermarks" in task.c). */
   int64_t wm_out;     /* watermark the task's outputs carry (its timers have fired) */
   int64_t wm_target;  /* watermark being applied through the chain; > wm_out while firing */

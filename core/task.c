@@ -552,7 +552,8 @@ static void task_on_barrier(sl_task_t *t, sl_task_input_t *in, uint64_t id) {
 }
 
 static int task_poll_source(sl_task_t *t, uint64_t now) {
-  if (now < t->retry_at_ns && !sl_stop_requested()) return 0;
+  bool woken = atomic_exchange_explicit(&t->source_woken, false, memory_order_acq_rel);
+  if (now < t->retry_at_ns && !woken && !sl_stop_requested()) return 0;
   sl_op_instance_t *inst = t->ops[0];
   int rc;
   if (sl_stop_requested()) {
@@ -732,6 +733,7 @@ int sl_task_ready(sl_task_t *t, uint64_t now) {
   if (atomic_load_explicit(&t->input_pauses, memory_order_acquire)) return 0;
   if (t->is_source)
     return now >= t->retry_at_ns || sl_stop_requested() ||
+           atomic_load_explicit(&t->source_woken, memory_order_acquire) ||
            atomic_load_explicit(&t->job->ckpt_trigger, memory_order_relaxed) > t->ckpt_done;
   for (uint32_t i = 0; i < t->input_count; i++)
     if (!t->inputs[i].ended && !t->inputs[i].barrier && sl_channel_has_input(t->inputs[i].channel))

@@ -36,7 +36,9 @@ typedef struct ks_part {
 } ks_part_t;
 
 typedef struct ksrc {
+  sl_ctx_t *ctx;
   rd_kafka_t *rk;
+  rd_kafka_queue_t *queue; /* the consumer queue, whose callback wakes the task */
   char *topic;
   ks_part_t *parts;
   size_t n;
@@ -50,6 +52,7 @@ typedef struct ksrc {
    * checkpoint completes */
   rd_kafka_topic_partition_list_t *snap;
   uint64_t snap_id;
+  uint64_t commit_failures; /* asynchronous group commits that failed */
 } ksrc_t;
 
 static ks_part_t *find_part(ksrc_t *s, int32_t p) {
@@ -226,6 +229,10 @@ static int resolve_start(sl_ctx_t *ctx, ksrc_t *s, int timeout_ms, char *err, si
 }
 
 static void ksrc_free(ksrc_t *s) {
+  if (s->queue) {
+    rd_kafka_queue_cb_event_enable(s->queue, NULL, NULL);
+    rd_kafka_queue_destroy(s->queue);
+  }
   if (s->rk) {
     rd_kafka_consumer_close(s->rk);
     rd_kafka_destroy(s->rk);
@@ -238,11 +245,33 @@ static void ksrc_free(ksrc_t *s) {
   free(s);
 }
 
+/* The result of an asynchronous group commit (served by consumer_poll, on
+ * the task's thread). Failures are reported, the first and then every
+ * 100th: the group's offsets are only a mirror of the checkpoints'. */
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+  (void)rk;
+  (void)offsets;
+  ksrc_t *s = opaque;
+  if (!e || e == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+  if (s->commit_failures++ % 100 == 0)
+    sl_log(s->ctx, SL_LOG_WARN, "offset commit to the group failed: %s (%" PRIu64 " so far; "
+           "recovery uses the checkpoints, not the group)", rd_kafka_err2str(e),
+           s->commit_failures);
+}
+
+/* librdkafka's thread: the consumer queue went from empty to not empty. */
+static void on_queue_filled(rd_kafka_t *rk, void *opaque) {
+  (void)rk;
+  sl_source_wake((sl_ctx_t *)opaque);
+}
+
 static int ksrc_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
   char err[768];
   ksrc_t *s = calloc(1, sizeof(*s));
   if (!s) return SL_ENOMEM;
   s->cur_partition = -1;
+  s->ctx = ctx;
   s->bounded = sl_config_bool(ctx, "bounded");
   s->topic = strdup(sl_config_string(ctx, "topic"));
   int timeout_ms = (int)sl_config_duration_ms(ctx, "open_timeout");
@@ -271,6 +300,8 @@ static int ksrc_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
     rd_kafka_conf_destroy(conf);
     goto fail;
   }
+  rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+  rd_kafka_conf_set_opaque(conf, s);
   s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (!s->rk) {
     rd_kafka_conf_destroy(conf);
@@ -278,6 +309,10 @@ static int ksrc_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
     goto fail;
   }
   rd_kafka_poll_set_consumer(s->rk);
+  /* Messages arriving in an empty queue wake the task (librdkafka's thread
+   * calls on_queue_filled): poll() never waits, and is not retried blind. */
+  s->queue = rd_kafka_queue_get_consumer(s->rk);
+  if (s->queue) rd_kafka_queue_cb_event_enable(s->queue, on_queue_filled, ctx);
 
   int32_t *ids = NULL;
   int count = 0;

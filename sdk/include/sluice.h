@@ -566,6 +566,7 @@ typedef struct sl_host_api {
   int (*checkpoint_commit_point)(sl_ctx_t *ctx, sl_commit_point_fn fn, void *arg);
   int (*input_pause)(sl_ctx_t *ctx);
   void (*input_resume)(sl_ctx_t *ctx);
+  void (*source_wake)(sl_ctx_t *ctx);
   /* ABI 1.6 ends here. */
 } sl_host_api_t;
 
@@ -980,6 +981,15 @@ static inline int sl_input_pause(sl_ctx_t *ctx) { return SL__HOST(ctx)->input_pa
  * a commit point): the task's worker is woken.
  */
 static inline void sl_input_resume(sl_ctx_t *ctx) { SL__HOST(ctx)->input_resume(ctx); }
+
+/**
+ * 1.6, sources: poll again now rather than after the retry delay. After
+ * poll() returned SL_AGAIN the host polls again after about 1 ms; a source
+ * whose data arrives on another thread (a client library's callback) calls
+ * this from that thread when there is something to read, so it is read at
+ * once. Safe from any thread; harmless at any time.
+ */
+static inline void sl_source_wake(sl_ctx_t *ctx) { SL__HOST(ctx)->source_wake(ctx); }
 
 /* ------------------------------------------ Aggregate functions (1.4) */
 

@@ -23,6 +23,11 @@ usage_error "topic 'x:0': partitions must be an integer from 1 to 10000" --topic
 usage_error "kafka-dev takes no operands ('extra')" extra
 usage_error "unknown option '--nope'" --nope
 usage_error "option '--write' needs a value" --write
+usage_error "option '--control' needs a value" --control
+# --control on a path that exists: no pipe, exit 1, saying why
+touch taken
+st 1 c.out c.err "$SLUICE" kafka-dev --control taken
+grep -qF -- "--control cannot create the named pipe taken: File exists" c.err || { cat c.err >&3; fail "--control on an existing file: no clear error"; }
 st 0 h.out h.err "$SLUICE" help kafka-dev
 grep -qF "usage: sluice kafka-dev" h.out || fail "help kafka-dev: no usage"
 st 0 h2.out h2.err "$SLUICE" --help
