@@ -112,6 +112,34 @@ static void start_refuses_bad_broker_counts(void **st) {
   assert_null(sl_kafka_dev_start(17, err, sizeof(err)));
 }
 
+/* Fault commands: well-formed ones apply (and say what they did), malformed
+ * ones are refused with the grammar. That they reach clients is tested end
+ * to end (tests/e2e/kafka_faults.sh: an injected PRODUCER_FENCED fails the
+ * job). */
+static void fault_commands(void **st) {
+  (void)st;
+  char err[512], msg[512];
+  sl_kafka_dev_t *d = sl_kafka_dev_start(2, err, sizeof(err));
+  if (!d) fail_msg("%s", err);
+  static const char *const good[] = {
+      "error Produce NOT_LEADER_FOR_PARTITION 3", "error EndTxn 90", "error Fetch _TRANSPORT",
+      "down 2", "up 2", "down -1", "up -1", "rtt 1 250", "rtt -1 0",
+      "coordinator transaction tx 2", "coordinator group g 1"};
+  for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+    if (sl_kafka_dev_fault(d, good[i], msg, sizeof(msg)) != 0) fail_msg("'%s': %s", good[i], msg);
+  assert_non_null(strstr(msg, "the group coordinator of 'g' is broker 1"));
+  static const char *const bad[] = {
+      "", "bogus", "error", "error Produce", "error Nope 1", "error Produce NOT_A_CODE",
+      "error Produce NOT_LEADER_FOR_PARTITION 0", "error Produce NOT_LEADER_FOR_PARTITION x",
+      "down", "down 0", "down 17", "down x", "rtt 1", "rtt 1 -5", "rtt 1 9999999",
+      "coordinator txn tx 1", "coordinator transaction tx 0", "up 1 2"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    if (sl_kafka_dev_fault(d, bad[i], msg, sizeof(msg)) == 0) fail_msg("'%s' was applied", bad[i]);
+    assert_non_null(strstr(msg, "not a fault command"));
+  }
+  sl_kafka_dev_stop(d);
+}
+
 static void topic_arguments(void **st) {
   (void)st;
   char name[SL_KAFKA_TOPIC_MAX + 1], err[256];
@@ -153,6 +181,7 @@ int main(void) {
       cmocka_unit_test(cluster_serves_real_clients),
       cmocka_unit_test(start_refuses_bad_broker_counts),
       cmocka_unit_test(topic_arguments),
+      cmocka_unit_test(fault_commands),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
