@@ -1,10 +1,12 @@
 /*
- * kafka_sink.c - operator "kafka_sink": records to a topic, at least once.
+ * kafka_sink.c - operator "kafka_sink": records to a topic, at least once
+ * (here) or exactly once (kafka_txn.c).
  *
  * Each record becomes a message with its key, value, headers and timestamp,
  * to the configured topic or to the one a top-level JSON field of the value
- * names (topic_field). The producer is idempotent, so librdkafka's own
- * retries neither duplicate nor reorder within a partition.
+ * (topic_field) or a header (topic_header) names. The producer is
+ * idempotent, so librdkafka's own retries neither duplicate nor reorder
+ * within a partition.
  *
  * At least once: a checkpoint must not complete while a message produced
  * before its barrier is unacknowledged, or a crash after it would lose that
@@ -38,8 +40,9 @@ typedef struct ksink {
   sl_ctx_t *ctx;
   rd_kafka_t *rk;      /* the task's own, or the shared transactional one */
   ktxn_t *txn;         /* exactly_once: the node's transaction (kafka_txn.c) */
-  rd_kafka_topic_t *topic; /* the fixed topic, or NULL with topic_field */
+  rd_kafka_topic_t *topic; /* the fixed topic, or NULL with topic_field / topic_header */
   char *topic_field;
+  char *topic_header;
   int embedded;
   int64_t await_timeout_ms;
   uint64_t epoch;                       /* the task's: messages are tagged with it */
@@ -105,6 +108,7 @@ static void ksink_free(ksink_t *k) {
   if (k->embedded) kafka_embedded_release();
   pthread_mutex_destroy(&k->err_mu);
   free(k->topic_field);
+  free(k->topic_header);
   free(k);
 }
 
@@ -170,6 +174,7 @@ static int ksink_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) 
   pthread_mutex_init(&k->err_mu, NULL);
   const char *topic = sl_config_string(ctx, "topic");
   const char *field = sl_config_string(ctx, "topic_field");
+  const char *header = sl_config_string(ctx, "topic_header");
   const char *delivery = sl_config_string(ctx, "delivery");
   k->ctx = ctx;
   k->await_timeout_ms = sl_config_duration_ms(ctx, "checkpoint_timeout");
@@ -179,12 +184,13 @@ static int ksink_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) 
              delivery);
     goto fail;
   }
-  if (!*topic == !*field) {
-    snprintf(err, sizeof err, "set exactly one of 'topic' and 'topic_field'");
+  if (!!*topic + !!*field + !!*header != 1) {
+    snprintf(err, sizeof err, "set exactly one of 'topic', 'topic_field' and 'topic_header'");
     goto fail;
   }
   if (*topic && kafka_topic_name_ok(topic, err, sizeof err) != 0) goto fail;
   if (*field) k->topic_field = strdup(field);
+  if (*header) k->topic_header = strdup(header);
   if (exactly_once) {
     if (open_transactional(ctx, k, topic, err, sizeof err) != 0) goto fail;
     *state = k;
@@ -247,10 +253,34 @@ static int record_topic(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r, char *b
   return 0;
 }
 
+/* The topic named by the record's header topic_header (the first of that
+ * name), into buf. */
+static int header_topic(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r, char *buf, size_t cap) {
+  size_t nl = strlen(k->topic_header);
+  for (uint32_t i = 0; i < r->header_count; i++) {
+    const sl_header_t *h = &r->headers[i];
+    if (h->name_len != nl || memcmp(h->name, k->topic_header, nl) != 0) continue;
+    if (h->value_len == 0 || h->value_len >= cap || memchr(h->value, 0, h->value_len)) break;
+    memcpy(buf, h->value, h->value_len);
+    buf[h->value_len] = 0;
+    char err[300];
+    if (kafka_topic_name_ok(buf, err, sizeof err) != 0) {
+      sl_set_error(ctx, "kafka_sink: topic_header '%s': %s", k->topic_header, err);
+      return SL_ERECORD;
+    }
+    return 0;
+  }
+  sl_set_error(ctx, "kafka_sink: topic_header '%s' is %s", k->topic_header,
+               r->header_count ? "missing from the record, or empty, or too long"
+                               : "missing: the record has no headers");
+  return SL_ERECORD;
+}
+
 static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
   char tbuf[256];
-  if (k->topic_field) {
-    int rc = record_topic(ctx, k, r, tbuf, sizeof tbuf);
+  if (k->topic_field || k->topic_header) {
+    int rc = k->topic_field ? record_topic(ctx, k, r, tbuf, sizeof tbuf)
+                            : header_topic(ctx, k, r, tbuf, sizeof tbuf);
     if (rc) return rc;
   }
   rd_kafka_headers_t *hs = NULL;
@@ -409,8 +439,9 @@ static int ksink_resolve(sl_ctx_t *ctx, uint64_t id, char *errbuf, size_t errlen
 
 static const sl_config_key_t ksink_config[] = {
     KAFKA_CLIENT_CONFIG,
-    {"topic", SL_CONFIG_STRING, "", "the topic (or topic_field)"},
+    {"topic", SL_CONFIG_STRING, "", "the topic (or topic_field, or topic_header)"},
     {"topic_field", SL_CONFIG_STRING, "", "a top-level JSON string field naming each record's topic"},
+    {"topic_header", SL_CONFIG_STRING, "", "a header naming each record's topic"},
     {"delivery", SL_CONFIG_STRING, "at_least_once", "at_least_once | exactly_once (Kafka transactions)"},
     {"transactional_id", SL_CONFIG_STRING, "",
      "exactly_once: the producer's transactional.id (default sluice.<node>); unique per job"},

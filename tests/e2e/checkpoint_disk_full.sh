@@ -53,6 +53,13 @@ wait_for() { # wait_for SECONDS CONDITION...
   return 1
 }
 have_checkpoint() { [ "$(completed_checkpoints ckfs/ckpt)" -gt 0 ]; }
+# The newest checkpoint directory with a MANIFEST (the job may be creating and
+# removing others meanwhile: no `ls` that could race with them).
+newest_complete() {
+  local d last=""
+  for d in ckfs/ckpt/chk-*; do [ -e "$d/MANIFEST" ] && last=$d; done
+  echo "$last"
+}
 disk_error() { grep -q "No space left on device" run.err; }
 
 
@@ -67,10 +74,16 @@ wait_for 10 disk_error || { cat run.err >&3; fail "no disk-full error logged"; }
 grep -q "checkpoint [0-9]*: writing .*: No space left on device; the job goes on, the previous checkpoint stays the one to recover from" run.err ||
   { cat run.err >&3; fail "the disk-full message does not say what happened"; }
 kill -0 $pid 2> /dev/null || fail "the job stopped on a full disk"
-for d in ckfs/ckpt/chk-*; do
-  [ -e "$d/MANIFEST" ] || fail "partial checkpoint directory left: $d"
+# The job goes on trying (each attempt makes a directory and removes it when
+# the write fails), so look twice: a directory without a MANIFEST both times
+# is one left behind.
+partial=""
+for d in ckfs/ckpt/chk-*; do [ -e "$d/MANIFEST" ] || partial="$partial $d"; done
+sleep 0.5
+for d in $partial; do
+  [ ! -d "$d" ] || [ -e "$d/MANIFEST" ] || fail "partial checkpoint directory left: $d"
 done
-kept=$(ls -d ckfs/ckpt/chk-* | tail -1)
+kept=$(newest_complete)
 kill -KILL $pid
 wait $pid 2> /dev/null || true
 rm -f ckfs/filler
@@ -85,9 +98,9 @@ pid=$!
 wait_for 20 have_checkpoint || fail "no checkpoint completed (second run)"
 fill_disk
 wait_for 10 disk_error || { cat run.err >&3; fail "no disk-full error logged (second run)"; }
-before=$(ls -d ckfs/ckpt/chk-* | tail -1)
+before=$(newest_complete)
 rm -f ckfs/filler
-newer() { [ "$(ls -d ckfs/ckpt/chk-* | tail -1)" != "$before" ] && [ -e "$(ls -d ckfs/ckpt/chk-* | tail -1)/MANIFEST" ]; }
+newer() { [ "$(newest_complete)" != "$before" ]; }
 wait_for 10 newer || fail "no checkpoint completed after the space was freed"
 wait $pid || fail "the job failed"
 grep -qE "checkpoints: [0-9]+ completed, [1-9][0-9]* failed" run.err || { cat run.err >&3; fail "the summary does not count failed checkpoints"; }

@@ -12,6 +12,8 @@
 #  4. bad input: a bad topic name, unreachable brokers, a wrong librdkafka key,
 #     exactly_once without checkpoints, a checkpoint of another topic, a record
 #     without its topic_field (dead-lettered), a nested config not scalar;
+#  4b. the topic from a header (topic_header): records without it are
+#     dead-lettered with the reason; topic and topic_header together refused;
 #  5. `brokers: embedded`: a DAG writing and reading a topic of a mock
 #     cluster inside the process stops cleanly on SIGINT.
 source "$(dirname "$0")/lib.sh"
@@ -183,6 +185,30 @@ EOF
 st 0 po.out po.err "$SLUICE" run poison.yaml
 row po.err k 1 10 0 0 10
 grep -qF "topic_field 'dest' is missing from the record" dl.jsonl || { head -2 dl.jsonl >&3; fail "poison: no reason in the dead letters"; }
+# the topic from a header: set by a Lua operator for even keys only; the
+# others are dead-lettered with the reason
+cat > route.lua << 'LUA'
+function process(rec, ctx)
+  local n = tonumber(string.match(rec.key, "%d+"))
+  if n % 2 == 0 then ctx:emit(rec.value, rec.key, rec.ts, { dest = "tagged" })
+  else ctx:emit(rec.value, rec.key, rec.ts) end
+end
+LUA
+cat > hdr.yaml << YAML
+nodes:
+  gen: { use: generator, config: { count: 200, seed: 11 } }
+  route: { use: lua:route.lua, from: gen }
+  k: { use: kafka_sink, from: route, on_error: dead_letter, config: { brokers: "$BS", topic_header: dest } }
+  dl: { use: file_sink, from: k.errors, config: { path: hdl.jsonl, format: envelope } }
+YAML
+st 0 h.out h.err "$SLUICE" run hdr.yaml
+odd=$(wc -l < hdl.jsonl)
+[ "$odd" -gt 0 ] && [ "$odd" -lt 200 ] || fail "topic_header: $odd of 200 records dead-lettered"
+row h.err k 1 200 0 0 "$odd"
+grep -qF "topic_header 'dest' is missing: the record has no headers" hdl.jsonl || { head -2 hdl.jsonl >&3; fail "topic_header: no reason in the dead letters"; }
+bad "two topics" "kafka_sink: set exactly one of 'topic', 'topic_field' and 'topic_header'" "nodes:
+  gen: { use: generator, config: { count: 1 } }
+  k: { use: kafka_sink, from: gen, config: { brokers: \"$BS\", topic: clicks, topic_header: dest } }"
 
 # ---- 5. brokers: embedded, stopped by SIGINT
 cat > emb.yaml << 'EOF'
