@@ -22,8 +22,9 @@
  * The worker thread never waits for the network: produce() only queues, and
  * delivery reports are served with rd_kafka_poll(rk, 0). When librdkafka's
  * queue is full (queue.buffering.max.messages / .kbytes) the worker waits
- * for room in steps of 10 ms: the one place this sink blocks, until the
- * host can pause a sink's input (see docs/kafka.md).
+ * for room in steps of 10 ms: the one place this sink blocks (see
+ * docs/kafka.md: sl_input_pause could replace it, given a place to keep the
+ * refused record).
  */
 #include <inttypes.h>
 #include <pthread.h>

@@ -39,7 +39,10 @@
 #include "kafka.h"
 
 #define RANGES_MAX 1024 /* topic-partitions per transaction recorded in the marker */
-#define MARKER_MAX 65536
+/* room for every range at its longest (a 249-character topic and three
+ * numbers), so that a marker is never cut inside a range; under 1 MB, the
+ * brokers' default message size limit */
+#define MARKER_MAX (RANGES_MAX * 300 + 64)
 #define COMMIT_TIMEOUT_MS 60000
 
 typedef struct range {
@@ -298,14 +301,19 @@ int ktxn_failed(ktxn_t *t, char *err, size_t errlen) {
 static size_t marker_text(ktxn_t *t, uint64_t id, char *buf, size_t cap) {
   size_t n = (size_t)snprintf(buf, cap, "sluice-commit 1 %" PRIu64, id);
   pthread_mutex_lock(&t->mu);
-  for (size_t i = 0; i < t->range_count && n < cap; i++) {
+  for (size_t i = 0; i < t->range_count; i++) {
     const range_t *r = &t->ranges[i];
     if (r->last < 0) continue;
-    n += (size_t)snprintf(buf + n, cap - n, " %s/%" PRId32 ":%" PRId64 "-%" PRId64, r->topic,
-                          r->partition, r->first, r->last);
+    int w = snprintf(buf + n, cap - n, " %s/%" PRId32 ":%" PRId64 "-%" PRId64, r->topic,
+                     r->partition, r->first, r->last);
+    if (w < 0 || (size_t)w >= cap - n) { /* (cannot happen: see MARKER_MAX) */
+      buf[n] = 0;
+      break;
+    }
+    n += (size_t)w;
   }
   pthread_mutex_unlock(&t->mu);
-  return n < cap ? n : cap - 1;
+  return n;
 }
 
 int ktxn_commit(ktxn_t *t, uint64_t id, char *err, size_t errlen) {

@@ -84,26 +84,21 @@ echo "kafka_exactly_once: SIGKILL at random moments ($TRIALS trials)"
 trials "$BS" trial
 
 echo "kafka_exactly_once: killed around the commit of checkpoint 3"
-job f1 "$BS"
-set +e
-SLUICE_FAULT=manifest:3 "$SLUICE" run f1.yaml > f1.out 2> f1.err
-rc=$?
-set -e
-[ "$rc" -eq 137 ] || { cat f1.err >&3; fail "f1: expected a kill at manifest:3, got $rc"; }
-st 0 f1.out2 f1.err2 "$SLUICE" run f1.yaml
-grep -q "checkpoint 3 was written but not marked complete; node 'k' says it did not take effect" f1.err2 ||
-  { cat f1.err2 >&3; fail "f1: checkpoint 3 was not discarded"; }
-verify f1
-job f2 "$BS"
-set +e
-SLUICE_FAULT=decided:3 "$SLUICE" run f2.yaml > f2.out 2> f2.err
-rc=$?
-set -e
-[ "$rc" -eq 137 ] || { cat f2.err >&3; fail "f2: expected a kill at decided:3, got $rc"; }
-st 0 f2.out2 f2.err2 "$SLUICE" run f2.yaml
-grep -q "node 'k' says it took effect: resuming from it" f2.err2 ||
-  { cat f2.err2 >&3; fail "f2: checkpoint 3 was not taken"; }
-verify f2
+# killed_at NAME FAULT EXPECTED-LOG: killed at FAULT, run again, the restart
+# logs EXPECTED-LOG, and read_committed shows the records exactly once.
+killed_at() {
+  job "$1" "$BS"
+  set +e
+  SLUICE_FAULT=$2 "$SLUICE" run "$1.yaml" > "$1.out" 2> "$1.err"
+  local rc=$?
+  set -e
+  [ "$rc" -eq 137 ] || { cat "$1.err" >&3; fail "$1: expected a kill at $2, got $rc"; }
+  st 0 "$1.out2" "$1.err2" "$SLUICE" run "$1.yaml"
+  grep -q "$3" "$1.err2" || { cat "$1.err2" >&3; fail "$1: the restart did not log '$3'"; }
+  verify "$1"
+}
+killed_at f1 manifest:3 "checkpoint 3 was written but not marked complete; node 'k' says it did not take effect"
+killed_at f2 decided:3 "node 'k' says it took effect: resuming from it"
 
 echo "kafka_exactly_once: bad configurations"
 job badto "$BS" "librdkafka: { transaction.timeout.ms: 150 }"
