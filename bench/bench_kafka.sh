@@ -10,7 +10,7 @@
 #   exactly_once 1 s     the same with delivery: exactly_once, checkpoints every 1 s
 #   exactly_once 100 ms  checkpoints every 100 ms
 #
-#   bench/bench_kafka.sh [BUILD_DIR] [RECORDS] [REPS]
+#   bench/bench_kafka.sh [BUILD_DIR] [RECORDS] [REPS] [PARTITIONS]
 #
 # Defaults: build, 600,000 records (the clicks generator's, ~200 bytes) in 32
 # partitions (the mock keeps ~31,000 per partition), best of 5 runs per row,
@@ -21,14 +21,15 @@ set -euo pipefail
 BUILD=${1:-build}
 RECORDS=${2:-600000}
 REPS=${3:-5}
+PARTS=${4:-32}
 SLUICE="$BUILD/sluice"
 BARE="$BUILD/bench/bench_kafka_bare"
 GOOD="$(cd "$BUILD" && pwd)/tests/testplugins/good.so"
 [ -x "$SLUICE" ] && [ -x "$BARE" ] && [ -f "$GOOD" ] ||
   { echo "build $BUILD first (sluice, bench_kafka_bare, the test plugins)" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/sluice-bench-kafka.XXXXXX)
-topics="--topic in:32"
-for i in $(seq 1 $((REPS * 5))); do topics="$topics --topic out$i:32 --topic sluice.out$i.commits:1"; done
+topics="--topic in:$PARTS"
+for i in $(seq 1 $((REPS * 5))); do topics="$topics --topic out$i:$PARTS --topic sluice.out$i.commits:1"; done
 # shellcheck disable=SC2086
 "$SLUICE" kafka-dev $topics --write "$WORK/boot" > /dev/null 2> "$WORK/kd.err" &
 KD=$!

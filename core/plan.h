@@ -130,7 +130,8 @@ typedef struct sl_op_instance {
   uint32_t sync_fd_count;
   sl_ckpt_await_t *awaits;     /* sl_checkpoint_await: called by the checkpoint thread */
   uint32_t await_count;
-  sl_ckpt_commit_point_t *commit_points; /* sl_checkpoint_commit_point: likewise */
+  sl_ckpt_commit_point_t *commit_points; /* sl_checkpoint_commit_point, during snapshot():
+                                            then moved into the checkpoint's part */
   uint32_t commit_point_count;
   _Atomic bool input_paused; /* sl_input_pause: counted once in task->input_pauses */
   /* Event time (task.c "Watermarks", host_time.c). */

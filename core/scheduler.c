@@ -271,9 +271,6 @@ void sl_job_free(sl_job_t *job) {
       free(inst->awaits); /* (never called: the job is over) */
       inst->awaits = NULL;
       inst->await_count = 0;
-      free(inst->commit_points); /* (called or cancelled by the coordinator) */
-      inst->commit_points = NULL;
-      inst->commit_point_count = 0;
     }
   }
   for (uint32_t i = 0; i < job->worker_count; i++) {

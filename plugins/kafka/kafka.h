@@ -72,7 +72,5 @@ int ktxn_commit(ktxn_t *t, uint64_t id, char *err, size_t errlen);
  * read_committed after fencing older instances. 0 or -1 with a message. */
 int ktxn_last_committed(sl_ctx_t *ctx, const char *txn_id, const char *commit_topic,
                         uint64_t *last, char *err, size_t errlen);
-/* The checkpoint id of a commit marker's value; 0 or -1. */
-int ktxn_parse_marker(const char *value, size_t len, uint64_t *id);
 
 #endif /* SLUICE_KAFKA_H */

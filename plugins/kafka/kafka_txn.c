@@ -361,7 +361,8 @@ int ktxn_commit(ktxn_t *t, uint64_t id, char *err, size_t errlen) {
 
 /* ---------------------------------------------------------- resolve */
 
-int ktxn_parse_marker(const char *v, size_t len, uint64_t *id) {
+/* The checkpoint id of a commit record's value; 0 or -1. */
+static int parse_marker(const char *v, size_t len, uint64_t *id) {
   char buf[64];
   size_t n = len < sizeof buf - 1 ? len : sizeof buf - 1;
   memcpy(buf, v, n);
@@ -420,7 +421,7 @@ int ktxn_last_committed(sl_ctx_t *ctx, const char *txn_id, const char *commit_to
       int at_end = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
       uint64_t id;
       if (!m->err && m->key_len == strlen(txn_id) && memcmp(m->key, txn_id, m->key_len) == 0 &&
-          ktxn_parse_marker(m->payload, m->len, &id) == 0) {
+          parse_marker(m->payload, m->len, &id) == 0) {
         *last = id; /* the newest so far */
         found = 1;
       }
