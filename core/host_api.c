@@ -135,7 +135,8 @@ static void host_source_wake(sl_ctx_t *ctx) {
   if (t->worker) sl_worker_notify(t->worker);
 }
 
-static sl_counter_t *host_counter(sl_ctx_t *ctx, const char *name) {
+/* A counter or gauge by name (one namespace: the first use decides which). */
+static sl_counter_t *named_figure(sl_ctx_t *ctx, const char *name, bool gauge) {
   sl_op_instance_t *inst = INST(ctx);
   if (!name) name = "";
   for (uint32_t i = 0; i < inst->counter_count; i++)
@@ -154,10 +155,19 @@ static sl_counter_t *host_counter(sl_ctx_t *ctx, const char *name) {
     return &inst->overflow_counter;
   }
   sl_named_counter_t *c = sl_xcalloc(1, sizeof(*c));
-  c->name = sl_xstrdup(name ? name : "");
+  c->name = sl_xstrdup(name);
+  c->is_gauge = gauge;
   inst->counters = sl_xrealloc(inst->counters, (inst->counter_count + 1) * sizeof(*inst->counters));
   inst->counters[inst->counter_count++] = c;
   return &c->counter;
+}
+
+static sl_counter_t *host_counter(sl_ctx_t *ctx, const char *name) {
+  return named_figure(ctx, name, false);
+}
+
+static sl_counter_t *host_gauge(sl_ctx_t *ctx, const char *name) {
+  return named_figure(ctx, name, true);
 }
 
 static const sl_config_value_t *config_of(sl_ctx_t *ctx, const char *key) {
@@ -282,6 +292,8 @@ const sl_host_api_t sl_host_api = {
     .input_pause = host_input_pause,
     .input_resume = host_input_resume,
     .source_wake = host_source_wake,
+    .gauge = host_gauge,
+    .source_partition_release = sl_host_source_partition_release,
     .timer_set = sl_host_timer_set,
     .timer_delete = sl_host_timer_delete,
     .watermark = sl_host_watermark,

@@ -118,6 +118,13 @@ int sl_host_source_partition(sl_ctx_t *ctx, uint32_t partition) {
   return 0;
 }
 
+int sl_host_source_partition_release(sl_ctx_t *ctx, uint32_t partition) {
+  sl_op_instance_t *inst = INST(ctx);
+  if (!inst->task->is_source || inst != inst->task->ops[0]) return SL_ESTATE;
+  if (inst->wm_gen) sl_wm_gen_release(inst->wm_gen, partition);
+  return 0;
+}
+
 /* ------------------------------------------------------------ restore */
 
 struct restore_ctx {

@@ -15,6 +15,7 @@ int sl_host_timer_delete(sl_ctx_t *ctx, sl_time_domain_t domain, int64_t ts);
 int64_t sl_host_watermark(sl_ctx_t *ctx);
 int sl_host_current_key(sl_ctx_t *ctx, sl_bytes_t *out);
 int sl_host_source_partition(sl_ctx_t *ctx, uint32_t partition);
+int sl_host_source_partition_release(sl_ctx_t *ctx, uint32_t partition);
 
 /**
  * Job start, after a restore and before open(): rebuild the instance's timer

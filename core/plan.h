@@ -65,6 +65,7 @@ typedef struct sl_out_port {
 /* A named counter of an operator instance. */
 typedef struct sl_named_counter {
   char *name;
+  bool is_gauge; /* sl_gauge: set, not added to */
   sl_counter_t counter;
 } sl_named_counter_t;
 

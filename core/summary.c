@@ -57,7 +57,8 @@ void sl_summary_print(const sl_job_t *job, FILE *out) {
     if (!insts || !insts[0]) continue;
     for (uint32_t c = 0; c < insts[0]->counter_count; c++) {
       const char *name = insts[0]->counters[c]->name;
-      fprintf(out, "    counter %s = %" PRIu64 "\n", name, sl_summary_counter(job, n, name));
+      fprintf(out, "    %s %s = %" PRIu64 "\n", insts[0]->counters[c]->is_gauge ? "gauge" : "counter",
+              name, sl_summary_counter(job, n, name));
     }
   }
   uint64_t bp = 0;

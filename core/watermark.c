@@ -27,6 +27,12 @@ void sl_wm_gen_free(sl_wm_gen_t *g) {
 
 void sl_wm_gen_set_partition(sl_wm_gen_t *g, uint32_t p) { g->current = p; }
 
+/* As if never used: last_seen_ms < 0 leaves it out of the minimum. */
+void sl_wm_gen_release(sl_wm_gen_t *g, uint32_t p) {
+  if (p >= g->count) return;
+  g->parts[p] = (sl_wm_partition_t){.max_ts = SL_TS_MIN, .last_seen_ms = -1};
+}
+
 /* The current partition, known from its first record on (a partition that
  * never brings a record never holds the watermark back). */
 static sl_wm_partition_t *current_partition(sl_wm_gen_t *g) {

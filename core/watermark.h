@@ -45,6 +45,8 @@ sl_wm_gen_t *sl_wm_gen_new(const sl_event_time_t *cfg, int64_t now_ms);
 void sl_wm_gen_free(sl_wm_gen_t *g);
 /** Records emitted from now on belong to partition p. */
 void sl_wm_gen_set_partition(sl_wm_gen_t *g, uint32_t p);
+/** Partition p is no longer read here: forget it until its next record. */
+void sl_wm_gen_release(sl_wm_gen_t *g, uint32_t p);
 
 /**
  * The timestamp of a record the source emits, per the configuration: 0 and

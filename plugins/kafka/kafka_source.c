@@ -1,8 +1,9 @@
 /*
  * kafka_source.c - operator "kafka_source": the records of a topic.
  *
- * Partitions are assigned, not subscribed: task i of n reads the partitions
- * p with p % n == i (as Flink's Kafka source does). The read position of
+ * By default partitions are assigned, not subscribed: task i of n reads the
+ * partitions p with p % n == i (as Flink's Kafka source does). With
+ * `subscribe: true` the consumer group decides (kafka_source_group.c). The read position of
  * each partition is the source's operator state, saved at every checkpoint
  * and restored from it; the consumer group's committed offsets serve only
  * when the job starts without a checkpoint, and the source commits the
@@ -24,41 +25,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka.h"
+#include "kafka_source.h"
 
 #define OFFSETS_STATE "offsets"
 #define STATE_MAGIC "SLKO1" /* + topic length, topic, count, (partition, offset)... */
+#define LAG_EVERY_MS 1000   /* how often the consumer-lag gauge is brought up to date */
 
-typedef struct ks_part {
-  int32_t partition;
-  int64_t next; /* next offset to read */
-  int64_t end;  /* bounded: the high watermark at open(); -1 unbounded */
-} ks_part_t;
-
-typedef struct ksrc {
-  sl_ctx_t *ctx;
-  rd_kafka_t *rk;
-  rd_kafka_queue_t *queue; /* the consumer queue, whose callback wakes the task */
-  char *topic;
-  ks_part_t *parts;
-  size_t n;
-  size_t open_parts; /* bounded: partitions not at their end yet */
-  int bounded;
-  int embedded;
-  int32_t cur_partition; /* the one last given to sl_source_partition */
-  sl_header_t *hdrs;     /* scratch for a message's headers, grows, reused */
-  size_t hdr_cap;
-  /* the offsets the last snapshot saved, committed to the group when that
-   * checkpoint completes */
-  rd_kafka_topic_partition_list_t *snap;
-  uint64_t snap_id;
-  uint64_t commit_failures; /* asynchronous group commits that failed */
-} ksrc_t;
-
-static ks_part_t *find_part(ksrc_t *s, int32_t p) {
+ks_part_t *ksrc_find_part(ksrc_t *s, int32_t p) {
   for (size_t i = 0; i < s->n; i++)
     if (s->parts[i].partition == p) return &s->parts[i];
   return NULL;
+}
+
+ks_part_t *ksrc_add_part(ksrc_t *s, int32_t p) {
+  ks_part_t *kp = ksrc_find_part(s, p);
+  if (kp) return kp;
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 8;
+    ks_part_t *np = realloc(s->parts, cap * sizeof(*np));
+    if (!np) return NULL;
+    s->parts = np;
+    s->cap = cap;
+  }
+  kp = &s->parts[s->n++];
+  *kp = (ks_part_t){.partition = p, .next = -1, .end = -1, .committed = -1};
+  return kp;
 }
 
 static void put_le(unsigned char *b, uint64_t v, int bytes) {
@@ -101,9 +92,18 @@ static int topic_partitions(ksrc_t *s, int timeout_ms, int32_t **out, int *count
   return rc;
 }
 
-/* Reads the offsets of a restored checkpoint into the assigned partitions.
- * 1 when restored, 0 when there is nothing to restore, -1 on error. */
-static int restore_offsets(sl_ctx_t *ctx, ksrc_t *s, char *err, size_t errlen) {
+/* A restored checkpoint's offsets, in a consumer group (which partitions
+ * this task will read is not known yet). */
+typedef struct restored {
+  int32_t *parts;
+  int64_t *offsets;
+  size_t count;
+} restored_t;
+
+/* Reads the offsets of a restored checkpoint into the assigned partitions,
+ * or into r in a consumer group. 1 when restored, 0 when there is nothing
+ * to restore, -1 on error. */
+static int restore_offsets(sl_ctx_t *ctx, ksrc_t *s, restored_t *r, char *err, size_t errlen) {
   uint64_t ckpt = sl_checkpoint_restored(ctx);
   if (!ckpt) return 0;
   sl_bytes_t b;
@@ -135,17 +135,30 @@ static int restore_offsets(sl_ctx_t *ctx, ksrc_t *s, char *err, size_t errlen) {
   for (uint32_t i = 0; i < cnt; i++, off += 12) {
     int32_t part = (int32_t)get_le(p + off, 4);
     int64_t next = (int64_t)get_le(p + off + 4, 8);
-    ks_part_t *kp = find_part(s, part);
+    if (next < 0) goto corrupt;
+    if (s->subscribe) { /* the group decides who reads it: kept for ksrc_group_start */
+      if (!r->parts) {
+        r->parts = calloc(cnt, sizeof(int32_t));
+        r->offsets = calloc(cnt, sizeof(int64_t));
+        if (!r->parts || !r->offsets) {
+          snprintf(err, errlen, "out of memory for the offsets of checkpoint %" PRIu64, ckpt);
+          return -1;
+        }
+      }
+      r->parts[r->count] = part;
+      r->offsets[r->count++] = next;
+      continue;
+    }
+    ks_part_t *kp = ksrc_find_part(s, part);
     if (!kp) {
       snprintf(err, errlen, "checkpoint %" PRIu64 " holds an offset for partition %" PRId32
                " of '%s', which this task does not read (did the partition count or the "
                "parallelism change?)", ckpt, part, s->topic);
       return -1;
     }
-    if (next < 0) goto corrupt;
     kp->next = next;
   }
-  if (cnt != s->n)
+  if (!s->subscribe && cnt != s->n)
     sl_log(ctx, SL_LOG_WARN, "checkpoint %" PRIu64 " has offsets for %u of the %zu partitions "
            "of '%s' this task reads (new partitions?): the others start as configured", ckpt,
            cnt, s->n, s->topic);
@@ -187,7 +200,7 @@ static int resolve_start(sl_ctx_t *ctx, ksrc_t *s, int timeout_ms, char *err, si
     }
     for (int i = 0; rc == 0 && i < l->cnt; i++)
       if (l->elems[i].err == 0 && l->elems[i].offset >= 0)
-        find_part(s, l->elems[i].partition)->next = l->elems[i].offset;
+        ksrc_find_part(s, l->elems[i].partition)->next = l->elems[i].offset;
   }
   if (rc == 0 && at_ms >= 0) {
     for (int i = 0; i < l->cnt; i++) l->elems[i].offset = at_ms;
@@ -234,6 +247,7 @@ static void ksrc_free(ksrc_t *s) {
     rd_kafka_queue_destroy(s->queue);
   }
   if (s->rk) {
+    if (s->subscribe) ksrc_group_close(s);
     rd_kafka_consumer_close(s->rk);
     rd_kafka_destroy(s->rk);
   }
@@ -251,8 +265,8 @@ static void ksrc_free(ksrc_t *s) {
 static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque) {
   (void)rk;
-  (void)offsets;
   ksrc_t *s = opaque;
+  if (s->subscribe) ksrc_group_committed(s, e, offsets);
   if (!e || e == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
   if (s->commit_failures++ % 100 == 0)
     sl_log(s->ctx, SL_LOG_WARN, "offset commit to the group failed: %s (%" PRIu64 " so far; "
@@ -273,6 +287,9 @@ static int ksrc_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
   s->cur_partition = -1;
   s->ctx = ctx;
   s->bounded = sl_config_bool(ctx, "bounded");
+  s->subscribe = sl_config_bool(ctx, "subscribe");
+  s->lag = sl_gauge(ctx, "consumer_lag");
+  restored_t r = {0};
   s->topic = strdup(sl_config_string(ctx, "topic"));
   int timeout_ms = (int)sl_config_duration_ms(ctx, "open_timeout");
   const char *group = sl_config_string(ctx, "group_id");
@@ -296,7 +313,8 @@ static int ksrc_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
       kafka_conf_default(ctx, conf, "enable.auto.offset.store", "false", err, sizeof err) != 0 ||
       kafka_conf_default(ctx, conf, "enable.partition.eof", "false", err, sizeof err) != 0 ||
       /* the prefetch queue that backpressure leaves full: 16 MiB, not 64 */
-      kafka_conf_default(ctx, conf, "queued.max.messages.kbytes", "16384", err, sizeof err) != 0) {
+      kafka_conf_default(ctx, conf, "queued.max.messages.kbytes", "16384", err, sizeof err) != 0 ||
+      (s->subscribe && ksrc_group_conf(s, conf, err, sizeof err) != 0)) {
     rd_kafka_conf_destroy(conf);
     goto fail;
   }
@@ -317,16 +335,29 @@ static int ksrc_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
   int32_t *ids = NULL;
   int count = 0;
   if (topic_partitions(s, timeout_ms, &ids, &count, err, sizeof err) != 0) goto fail;
+  if (s->subscribe) {
+    free(ids);
+    if (restore_offsets(ctx, s, &r, err, sizeof err) < 0) goto fail;
+    ksrc_group_start(s, r.parts, r.offsets, r.count, timeout_ms);
+    sl_log(ctx, SL_LOG_DEBUG, "joining group '%s' for the %d partitions of '%s'", group, count,
+           s->topic);
+    free(r.parts);
+    free(r.offsets);
+    *state = s;
+    return SL_OK;
+  }
   uint32_t task = sl_task_index(ctx), par = sl_parallelism(ctx);
-  s->parts = calloc((size_t)count, sizeof(ks_part_t));
   for (int i = 0; i < count; i++)
-    if ((uint32_t)ids[i] % par == task)
-      s->parts[s->n++] = (ks_part_t){.partition = ids[i], .next = -1, .end = -1};
+    if ((uint32_t)ids[i] % par == task && !ksrc_add_part(s, ids[i])) {
+      free(ids);
+      snprintf(err, sizeof err, "out of memory");
+      goto fail;
+    }
   free(ids);
   if (s->n == 0)
     sl_log(ctx, SL_LOG_WARN, "topic '%s' has %d partitions for %u tasks: this task reads none",
            s->topic, count, par);
-  if (restore_offsets(ctx, s, err, sizeof err) < 0) goto fail;
+  if (restore_offsets(ctx, s, &r, err, sizeof err) < 0) goto fail;
   if (resolve_start(ctx, s, timeout_ms, err, sizeof err) != 0) goto fail;
 
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)s->n);
@@ -348,6 +379,8 @@ static int ksrc_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
   return SL_OK;
 fail:
   snprintf(errbuf, errlen, "kafka_source: %s", err);
+  free(r.parts);
+  free(r.offsets);
   ksrc_free(s);
   return SL_ECONFIG;
 }
@@ -376,9 +409,30 @@ static int read_headers(ksrc_t *s, const rd_kafka_message_t *m) {
   return (int)cnt;
 }
 
+/* The consumer-lag gauge: records between each partition's position and
+ * its end as librdkafka last heard it (no request: fetch answers carry it). */
+static void update_lag(ksrc_t *s) {
+  uint64_t lag = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    ks_part_t *kp = &s->parts[i];
+    int64_t lo = -1, hi = -1;
+    if (kp->revoking || kp->next < 0 ||
+        rd_kafka_get_watermark_offsets(s->rk, s->topic, kp->partition, &lo, &hi) != 0)
+      continue;
+    if (hi > kp->next) lag += (uint64_t)(hi - kp->next);
+  }
+  sl_gauge_set(s->lag, lag);
+}
+
 static int ksrc_poll(sl_ctx_t *ctx, void *state) {
   ksrc_t *s = state;
   if ((s->bounded && s->open_parts == 0) || sl_stopping(ctx)) return SL_DONE;
+  if (s->subscribe && !s->subscribed && ksrc_group_subscribe(s) != SL_OK) return SL_EIO;
+  int64_t now = sl_now_ms(ctx);
+  if (now - s->lag_checked_ms >= LAG_EVERY_MS) {
+    s->lag_checked_ms = now;
+    update_lag(s);
+  }
   uint32_t budget = sl_budget(ctx), emitted = 0;
   while (emitted < budget) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, 0);
@@ -395,9 +449,10 @@ static int ksrc_poll(sl_ctx_t *ctx, void *state) {
       rd_kafka_message_destroy(m);
       continue;
     }
-    ks_part_t *kp = find_part(s, m->partition);
-    if (!kp || (kp->end >= 0 && kp->next >= kp->end) || m->offset < kp->next) {
-      rd_kafka_message_destroy(m); /* past a bounded end, or a refetch already emitted */
+    ks_part_t *kp = ksrc_find_part(s, m->partition);
+    if (!kp || kp->revoking || (kp->end >= 0 && kp->next >= kp->end) || m->offset < kp->next) {
+      /* given up, past a bounded end, or a refetch already emitted */
+      rd_kafka_message_destroy(m);
       continue;
     }
     if (m->partition != s->cur_partition) {
@@ -434,22 +489,26 @@ static int ksrc_poll(sl_ctx_t *ctx, void *state) {
 static int ksrc_snapshot(sl_ctx_t *ctx, void *state, uint64_t id) {
   ksrc_t *s = state;
   size_t ml = strlen(STATE_MAGIC), tl = strlen(s->topic);
-  size_t len = ml + 2 + tl + 4 + s->n * 12;
+  size_t known = 0; /* partitions with a position (in a group, one read from) */
+  for (size_t i = 0; i < s->n; i++) known += s->parts[i].next >= 0;
+  size_t len = ml + 2 + tl + 4 + known * 12;
   unsigned char *b = malloc(len);
   if (!b) return SL_ENOMEM;
   memcpy(b, STATE_MAGIC, ml);
   put_le(b + ml, tl, 2);
   memcpy(b + ml + 2, s->topic, tl);
   size_t off = ml + 2 + tl;
-  put_le(b + off, s->n, 4);
+  put_le(b + off, known, 4);
   off += 4;
   if (s->snap) rd_kafka_topic_partition_list_destroy(s->snap);
-  s->snap = rd_kafka_topic_partition_list_new((int)s->n);
-  for (size_t i = 0; i < s->n; i++, off += 12) {
+  s->snap = rd_kafka_topic_partition_list_new((int)known);
+  for (size_t i = 0; i < s->n; i++) {
+    if (s->parts[i].next < 0) continue;
     put_le(b + off, (uint32_t)s->parts[i].partition, 4);
     put_le(b + off + 4, (uint64_t)s->parts[i].next, 8);
     rd_kafka_topic_partition_list_add(s->snap, s->topic, s->parts[i].partition)->offset =
         s->parts[i].next;
+    off += 12;
   }
   s->snap_id = id;
   int rc = sl_op_state_put(ctx, OFFSETS_STATE, b, len);
@@ -482,6 +541,8 @@ static const sl_config_key_t ksrc_config[] = {
     {"use_group_offsets", SL_CONFIG_BOOL, "true",
      "without a checkpoint, start at the group's committed offsets when it has some"},
     {"bounded", SL_CONFIG_BOOL, "false", "stop at the partitions' end as of the start"},
+    {"subscribe", SL_CONFIG_BOOL, "false",
+     "join the consumer group: Kafka spreads the partitions over its members (tasks, processes)"},
 };
 
 const sl_operator_t kafka_source_op = {

@@ -39,7 +39,7 @@ extern "C" {
 /** Incompatible changes bump the major; the host refuses other majors. */
 #define SL_ABI_MAJOR 1
 /** Additions (new host functions, new operator callbacks) bump the minor. */
-#define SL_ABI_MINOR 6
+#define SL_ABI_MINOR 7
 
 #if defined(_WIN32)
 #define SL_EXPORT __declspec(dllexport)
@@ -568,6 +568,9 @@ typedef struct sl_host_api {
   void (*input_resume)(sl_ctx_t *ctx);
   void (*source_wake)(sl_ctx_t *ctx);
   /* ABI 1.6 ends here. */
+  sl_counter_t *(*gauge)(sl_ctx_t *ctx, const char *name);
+  int (*source_partition_release)(sl_ctx_t *ctx, uint32_t partition);
+  /* ABI 1.7 ends here. */
 } sl_host_api_t;
 
 /**
@@ -654,6 +657,22 @@ static inline void sl_fail(sl_ctx_t *ctx, const char *fmt, ...) {
  */
 static inline sl_counter_t *sl_counter(sl_ctx_t *ctx, const char *name) {
   return SL__HOST(ctx)->counter(ctx, name);
+}
+
+/**
+ * 1.7: a named gauge of this operator instance: a figure that goes up and
+ * down (a consumer's lag, a queue's length), set with sl_gauge_set().
+ * Created on first use, like sl_counter(); counters and gauges share one
+ * namespace. The run summary and metrics show the sum over the node's
+ * instances.
+ */
+static inline sl_counter_t *sl_gauge(sl_ctx_t *ctx, const char *name) {
+  return SL__HOST(ctx)->gauge(ctx, name);
+}
+
+/** 1.7: set a gauge. Only the owning task writes it. */
+static inline void sl_gauge_set(sl_counter_t *g, uint64_t v) {
+  __atomic_store_n(&g->value, v, __ATOMIC_RELAXED);
 }
 
 /** Add to a counter. Only the owning task writes it: no atomic RMW needed. */
@@ -906,6 +925,15 @@ static inline int sl_current_key(sl_ctx_t *ctx, sl_bytes_t *out) {
  */
 static inline int sl_source_partition(sl_ctx_t *ctx, uint32_t partition) {
   return SL__HOST(ctx)->source_partition(ctx, partition);
+}
+/**
+ * 1.7, sources: the source no longer reads `partition` (a Kafka rebalance
+ * gave it to another reader). Its watermark stops holding the source's
+ * back, as if it were idle, until a record of it is emitted again. Returns
+ * 0, or SL_ESTATE outside a source.
+ */
+static inline int sl_source_partition_release(sl_ctx_t *ctx, uint32_t partition) {
+  return SL__HOST(ctx)->source_partition_release(ctx, partition);
 }
 
 /* ------------------------------------------ Checkpoint completion (1.5) */

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# e2e: kafka_source in a consumer group (`subscribe: true`) on librdkafka's
+# mock cluster (`sluice kafka-dev`, started here on 127.0.0.1):
+#
+#   producer: generator (20000 records at 2500/s) -> kafka_sink, topic grp:8
+#   jobs a and b: kafka_source (2 tasks, subscribe, group g) -> file_sink
+#
+#  1. a starts alone and takes the 8 partitions; b joins: the group
+#     rebalances, both read; a is killed (SIGKILL): after its session expires
+#     b takes everything; a starts again from its checkpoint and rejoins.
+#     When the producer is done, a and b stop on SIGTERM. Every record of the
+#     producer is in a's or b's output: rebalances and the kill lose nothing.
+#     Records read twice are counted and shown, not failed: librdkafka's mock
+#     refuses offset commits while a group rebalances (Kafka takes them), so
+#     a revoked partition's next reader starts from the last commit before
+#     the rebalance; a kill does the same on any broker.
+#  2. c (one task) reads the topic in group g2 and stops (the consumer-lag
+#     gauge is 0: everything was read); 1000 more records are written; c
+#     resumes from its checkpoint in group g3, which has no committed
+#     offsets: the start brings g3's offsets up to the checkpoint's, so c
+#     reads only the 1000 new records (group offsets that missed a
+#     checkpoint's commit, as after a crash, are caught up the same way).
+#  3. bad configurations: subscribe with bounded, with a start time, with
+#     use_group_offsets false, with max.poll.interval.ms under two checkpoint
+#     intervals.
+source "$(dirname "$0")/lib.sh"
+export LC_ALL=C
+
+"$SLUICE" kafka-dev --topic grp:8 --topic bad:1 --write boot.txt > kd.out 2> kd.err &
+kd=$!
+trap 'kill -9 $kd 2> /dev/null || true; kill -9 $(jobs -p) 2> /dev/null || true' EXIT
+for _ in $(seq 100); do [ -s boot.txt ] && break; sleep 0.1; done
+[ -s boot.txt ] || fail "kafka-dev wrote no address"
+BS=$(cat boot.txt)
+
+cat > ref.yaml << EOF
+nodes:
+  gen: { use: generator, config: { count: 20000, seed: 11 } }
+  out: { use: file_sink, from: gen, config: { path: ref.txt } }
+EOF
+st 0 r.out r.err "$SLUICE" run ref.yaml
+sort ref.txt > ref.sorted
+
+cat > produce.yaml << EOF
+nodes:
+  gen: { use: generator, config: { count: 20000, rate: 2500, seed: 11 } }
+  k: { use: kafka_sink, from: gen, config: { brokers: "$BS", topic: grp } }
+EOF
+
+# member NAME: a job of the group writing NAME.txt
+member() {
+  cat > "$1.yaml" << EOF
+name: $1
+settings:
+  workers: 2
+  checkpoints: { interval: 200ms, dir: ./ckpt-$1 }
+nodes:
+  src:
+    use: kafka_source
+    parallelism: 2
+    config:
+      brokers: "$BS"
+      topic: grp
+      subscribe: true
+      group_id: g
+      librdkafka: { session.timeout.ms: 6000, heartbeat.interval.ms: 500 }
+  out: { use: file_sink, from: src, config: { path: $1.txt } }
+EOF
+}
+member a
+member b
+
+# wait_for PATTERN FILE SECONDS
+wait_for() {
+  for _ in $(seq $(($3 * 10))); do grep -q "$1" "$2" 2> /dev/null && return 0; sleep 0.1; done
+  tail -5 "$2" >&3
+  fail "no '$1' in $2 after $3 s"
+}
+
+echo "kafka_group: a alone, b joins, a killed and restarted"
+"$SLUICE" run -l info produce.yaml > p.out 2> p.err &
+prod=$!
+"$SLUICE" run -l info a.yaml > a.out 2> a.err &
+a=$!
+wait_for "the group gave this task" a.err 20
+# b joins once a has committed some checkpoints to the group
+for _ in $(seq 100); do [ -s a.txt ] && break; sleep 0.1; done
+sleep 1
+"$SLUICE" run -l info b.yaml > b.out 2> b.err &
+b=$!
+wait_for "the group gave this task" b.err 30
+grep -q "the group takes .* away" a.err || fail "a: b joined but a gave nothing up"
+kill -9 $a
+wait $a 2> /dev/null || true
+lines_a=$(wc -l < a.txt)
+# b must now get a's partitions (a's session expires after 6 s)
+wait_for "lost\|the group takes\|gave up" b.err 30
+"$SLUICE" run -l info a.yaml > a2.out 2> a2.err &
+a=$!
+wait $prod || fail "the producer failed: $(tail -3 p.err)"
+# everything read: stop both (SIGTERM: final checkpoint, clean exit)
+for _ in $(seq 600); do
+  [ "$(cat a.txt b.txt 2> /dev/null | sort -u | wc -l)" -ge 20000 ] && break
+  sleep 0.1
+done
+kill -TERM $a $b
+set +e
+wait $a
+rc_a=$?
+wait $b
+rc_b=$?
+set -e
+[ "$rc_a" -eq 0 ] || { tail -5 a2.err >&3; fail "a (restarted): exit $rc_a"; }
+[ "$rc_b" -eq 0 ] || { tail -5 b.err >&3; fail "b: exit $rc_b"; }
+cat a.txt b.txt | sort > got.sorted
+sort -u got.sorted > got.uniq
+missing=$(comm -23 ref.sorted got.uniq | wc -l)
+extra=$(comm -13 ref.sorted got.uniq | wc -l)
+dups=$(($(wc -l < got.sorted) - $(wc -l < got.uniq)))
+echo "  a read $lines_a before the kill; a+b: $(wc -l < got.uniq) distinct records, $missing missing, $dups read twice"
+[ "$missing" -eq 0 ] || fail "$missing records of the producer were read by neither a nor b"
+[ "$extra" -eq 0 ] || fail "$extra records that the producer did not write"
+[ -s a.txt ] && [ -s b.txt ] || fail "a or b read nothing: the partitions were not shared"
+grep -q "the group gave this task" a2.err || fail "a, restarted, was not given partitions"
+
+echo "kafka_group: a checkpoint ahead of the group's offsets"
+# c (one task: one member, so no rebalance) reads the topic in group g2 and
+# stops; it then resumes from its checkpoint in group g3, which has no
+# offsets: the start brings g3 up to the checkpoint, so c reads only the
+# 1000 records written since.
+sed 's/^name: a/name: c/; s/ckpt-a/ckpt-c/; s/a.txt/c.txt/; s/group_id: g$/group_id: g2/; s/parallelism: 2/parallelism: 1/' a.yaml > c.yaml
+distinct() { [ -f c.txt ] && sort -u c.txt | wc -l || echo 0; }
+"$SLUICE" run -l info c.yaml > c.out 2> c.err &
+c=$!
+for _ in $(seq 300); do [ "$(distinct)" -ge 20000 ] && break; sleep 0.1; done
+kill -TERM $c
+wait $c || { tail -5 c.err >&3; fail "c: exit $?"; }
+grep -q "gauge consumer_lag = 0$" c.err || { cat c.err >&3; fail "c: no consumer_lag gauge at 0"; }
+cat > ref2.yaml << EOF
+nodes:
+  gen: { use: generator, config: { count: 1000, seed: 12 } }
+  out: { use: file_sink, from: gen, config: { path: ref2.txt } }
+EOF
+st 0 r2.out r2.err "$SLUICE" run ref2.yaml
+sed 's/count: 20000, rate: 2500, seed: 11/count: 1000, seed: 12/' produce.yaml > produce2.yaml
+st 0 p2.out p2.err "$SLUICE" run produce2.yaml
+sed -i 's/group_id: g2$/group_id: g3/' c.yaml
+"$SLUICE" run -l info c.yaml > c2.out 2> c2.err &
+c=$!
+for _ in $(seq 300); do [ "$(distinct)" -ge 21000 ] && break; sleep 0.1; done
+sleep 1 # time for records that should not come
+kill -TERM $c
+wait $c || { tail -5 c2.err >&3; fail "c (group g3): exit $?"; }
+grep -q "brought the group's offsets of 8 partitions up to the restored checkpoint" c2.err ||
+  { cat c2.err >&3; fail "c: the group's offsets were not brought up to the checkpoint"; }
+sort ref.txt ref2.txt > ref12.sorted
+sort -u c.txt > c.uniq
+cmp -s ref12.sorted c.uniq || fail "c: $(comm -23 ref12.sorted c.uniq | wc -l) records missing"
+row c2.err src 1 0 1000 0 0
+
+echo "kafka_group: bad configurations"
+# bad KEY: VALUE... -> must fail at open, naming the problem
+bad() {
+  local want=$1
+  shift
+  cat > bad.yaml << EOF
+settings: { checkpoints: { interval: 1s, dir: ./ckpt-bad } }
+nodes:
+  src: { use: kafka_source, config: { brokers: "$BS", topic: bad, subscribe: true, $* } }
+  out: { use: null_sink, from: src }
+EOF
+  st 1 bad.out bad.err "$SLUICE" run bad.yaml
+  grep -q "$want" bad.err || { cat bad.err >&3; fail "subscribe with $*: no '$want'"; }
+}
+bad "needs a fixed set of partitions" "bounded: true"
+bad "with 'subscribe: true' it is earliest or latest" "start: '1700000000000'"
+bad "use_group_offsets: false' cannot be used" "use_group_offsets: false"
+bad "max.poll.interval.ms (1500) must be at least twice" "librdkafka: { max.poll.interval.ms: 1500 }"
+echo "kafka_group: ok"
