@@ -12,6 +12,7 @@
 #include "host_time.h"
 #include "job.h"
 #include "json_scan.h"
+#include "json_valid.h"
 #include "log.h"
 #include "registry.h"
 #include "util.h"
@@ -67,6 +68,14 @@ static int host_emit(sl_ctx_t *ctx, int port, const sl_record_t *rec) {
                         atomic_load_explicit(&inst->stats.records_out, memory_order_relaxed) + 1,
                         memory_order_relaxed);
   return sl_instance_emit(inst, port, rec);
+}
+
+static int host_record_failed(sl_ctx_t *ctx, const sl_record_t *rec, const char *why) {
+  sl_op_instance_t *inst = INST(ctx);
+  if (!rec) return SL_EINVAL;
+  if (sl_job_failed(inst->job)) return SL_ESTATE;
+  sl_instance_record_failed(inst, rec, why && *why ? why : "failed");
+  return sl_job_failed(inst->job) ? SL_ESTATE : 0;
 }
 
 static int host_port(sl_ctx_t *ctx, const char *name) {
@@ -294,6 +303,8 @@ const sl_host_api_t sl_host_api = {
     .source_wake = host_source_wake,
     .gauge = host_gauge,
     .source_partition_release = sl_host_source_partition_release,
+    .json_validate = sl_json_check,
+    .record_failed = host_record_failed,
     .timer_set = sl_host_timer_set,
     .timer_delete = sl_host_timer_delete,
     .watermark = sl_host_watermark,

@@ -288,6 +288,8 @@ static int ksrc_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
   s->ctx = ctx;
   s->bounded = sl_config_bool(ctx, "bounded");
   s->subscribe = sl_config_bool(ctx, "subscribe");
+  const char *format = sl_config_string(ctx, "format");
+  s->json = strcmp(format, "json") == 0;
   s->lag = sl_gauge(ctx, "consumer_lag");
   restored_t r = {0};
   s->topic = strdup(sl_config_string(ctx, "topic"));
@@ -297,6 +299,10 @@ static int ksrc_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
   if (!*group) {
     snprintf(group_buf, sizeof group_buf, "sluice.%s", sl_node_name(ctx));
     group = group_buf;
+  }
+  if (!s->json && strcmp(format, "raw") != 0) {
+    snprintf(err, sizeof err, "config 'format': expected raw or json, got '%s'", format);
+    goto fail;
   }
   if (kafka_topic_name_ok(s->topic, err, sizeof err) != 0) goto fail;
   rd_kafka_conf_t *conf = kafka_conf_new(ctx, &s->embedded, err, sizeof err);
@@ -429,6 +435,7 @@ static int ksrc_poll(sl_ctx_t *ctx, void *state) {
   if ((s->bounded && s->open_parts == 0) || sl_stopping(ctx)) return SL_DONE;
   if (s->subscribe && !s->subscribed && ksrc_group_subscribe(s) != SL_OK) return SL_EIO;
   int64_t now = sl_now_ms(ctx);
+  if (s->subscribe) ksrc_group_poll(s, now);
   if (now - s->lag_checked_ms >= LAG_EVERY_MS) {
     s->lag_checked_ms = now;
     update_lag(s);
@@ -471,7 +478,16 @@ static int ksrc_poll(sl_ctx_t *ctx, void *state) {
     sl_record_t rec = {.key = m->key, .key_len = m->key_len, .value = m->payload,
                        .value_len = m->len, .ts = ts >= 0 ? ts : sl_now_ms(ctx),
                        .offset = m->offset, .headers = s->hdrs, .header_count = (uint32_t)hn};
-    int rc = sl_emit(ctx, &rec);
+    int rc;
+    char why[256], reason[160];
+    if (s->json && sl_json_validate(ctx, rec.value, rec.value_len, reason, sizeof reason) != 0) {
+      /* a poison record: the node's on_error decides, naming where it is */
+      snprintf(why, sizeof why, "partition %" PRId32 " offset %" PRId64 ": the value is not JSON "
+               "(%s)", m->partition, m->offset, reason);
+      rc = sl_record_failed(ctx, &rec, why);
+    } else {
+      rc = sl_emit(ctx, &rec);
+    }
     kp->next = m->offset + 1;
     rd_kafka_message_destroy(m);
     if (rc < 0) return rc;
@@ -511,6 +527,7 @@ static int ksrc_snapshot(sl_ctx_t *ctx, void *state, uint64_t id) {
     off += 12;
   }
   s->snap_id = id;
+  update_lag(s);
   int rc = sl_op_state_put(ctx, OFFSETS_STATE, b, len);
   free(b);
   if (rc < 0) sl_fail(ctx, "kafka_source: saving the offsets for checkpoint %" PRIu64 " failed", id);
@@ -541,6 +558,8 @@ static const sl_config_key_t ksrc_config[] = {
     {"use_group_offsets", SL_CONFIG_BOOL, "true",
      "without a checkpoint, start at the group's committed offsets when it has some"},
     {"bounded", SL_CONFIG_BOOL, "false", "stop at the partitions' end as of the start"},
+    {"format", SL_CONFIG_STRING, "raw",
+     "raw (values as they are) or json (a value that is not one JSON text fails under on_error)"},
     {"subscribe", SL_CONFIG_BOOL, "false",
      "join the consumer group: Kafka spreads the partitions over its members (tasks, processes)"},
 };

@@ -28,6 +28,7 @@ typedef struct ksrc {
   size_t n, cap;
   size_t open_parts; /* bounded: partitions not at their end yet */
   bool bounded;
+  bool json; /* format: json: values are checked */
   int embedded; /* kafka_conf_new set it: release the embedded cluster */
   int32_t cur_partition; /* the one last given to sl_source_partition */
   sl_header_t *hdrs;     /* scratch for a message's headers, grows, reused */
@@ -46,6 +47,8 @@ typedef struct ksrc {
   bool closing;               /* close(): revocations end at once */
   bool checkpoints;           /* the job checkpoints: a revocation waits for one */
   size_t revoking;            /* partitions given up, not yet unassigned */
+  int64_t revoke_started_ms;  /* when the pending revocation began */
+  int64_t revoke_deadline_ms; /* how long it may wait for a checkpoint */
 } ksrc_t;
 
 /* The partition's entry, or NULL when this task does not read it. */
@@ -69,6 +72,8 @@ int ksrc_group_subscribe(ksrc_t *s);
  * revocations it allows. */
 void ksrc_group_committed(ksrc_t *s, rd_kafka_resp_err_t e,
                           const rd_kafka_topic_partition_list_t *offsets);
+/* poll(): a revocation that waited too long for a checkpoint ends. */
+void ksrc_group_poll(ksrc_t *s, int64_t now_ms);
 /* close(), before the consumer closes: revocations end at once. */
 void ksrc_group_close(ksrc_t *s);
 

@@ -43,6 +43,8 @@ static void unassign(ksrc_t *s, rd_kafka_topic_partition_list_t *parts) {
     ks_part_t *kp = ksrc_find_part(s, parts->elems[i].partition);
     if (!kp) continue;
     if (kp->revoking) s->revoking--;
+    /* no later commit of an old snapshot may move the new owner back */
+    if (s->snap) rd_kafka_topic_partition_list_del(s->snap, s->topic, kp->partition);
     if (!s->closing) sl_source_partition_release(s->ctx, (uint32_t)kp->partition);
     if (s->cur_partition == kp->partition) s->cur_partition = -1;
     *kp = s->parts[--s->n];
@@ -139,6 +141,7 @@ static void revoke(ksrc_t *s, rd_kafka_topic_partition_list_t *parts) {
       s->revoking++;
     }
   }
+  s->revoke_started_ms = sl_now_ms(s->ctx);
   /* No more records of them: fetching stops, what was fetched is dropped. */
   rd_kafka_pause_partitions(s->rk, parts);
   if (!s->checkpoints) commit_revoking_now(s);
@@ -184,6 +187,16 @@ void ksrc_group_committed(ksrc_t *s, rd_kafka_resp_err_t e,
   finish_revocation(s, false);
 }
 
+void ksrc_group_poll(ksrc_t *s, int64_t now_ms) {
+  if (!s->revoking || now_ms - s->revoke_started_ms < s->revoke_deadline_ms) return;
+  /* No checkpoint completed in time (they fail, or the job stopped taking
+   * them): the group must not wait for ever. */
+  sl_log(s->ctx, SL_LOG_WARN, "no checkpoint committed the positions of the partitions given up "
+         "within %" PRId64 " ms: giving them up anyway; their next reader reads again what was "
+         "read since the last commit", s->revoke_deadline_ms);
+  finish_revocation(s, true);
+}
+
 void ksrc_group_close(ksrc_t *s) {
   s->closing = true;
   finish_revocation(s, true);
@@ -222,6 +235,7 @@ int ksrc_group_conf(ksrc_t *s, rd_kafka_conf_t *conf, char *err, size_t errlen) 
       kafka_conf_default(ctx, conf, "partition.assignment.strategy", "range,roundrobin", err,
                          errlen) != 0)
     return -1;
+  s->revoke_deadline_ms = max_poll / 2;
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
   return 0;
 }
@@ -248,6 +262,9 @@ static void catch_up_group(ksrc_t *s, const int32_t *parts, const int64_t *offse
     const char *why = e ? rd_kafka_err2str(e)
                       : !ev ? "no answer in time"
                       : rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : NULL;
+    const rd_kafka_topic_partition_list_t *res = ev && !why ? rd_kafka_event_topic_partition_list(ev) : NULL;
+    for (int i = 0; res && i < res->cnt; i++)
+      if (res->elems[i].err) why = rd_kafka_err2str(res->elems[i].err);
     if (why)
       sl_log(s->ctx, SL_LOG_WARN, "the group did not take the restored checkpoint's offsets for "
              "%d partitions (%s): they start from the group's, and some records may be read "

@@ -570,6 +570,8 @@ typedef struct sl_host_api {
   /* ABI 1.6 ends here. */
   sl_counter_t *(*gauge)(sl_ctx_t *ctx, const char *name);
   int (*source_partition_release)(sl_ctx_t *ctx, uint32_t partition);
+  int (*json_validate)(const void *json, size_t len, char *why, size_t why_len);
+  int (*record_failed)(sl_ctx_t *ctx, const sl_record_t *rec, const char *why);
   /* ABI 1.7 ends here. */
 } sl_host_api_t;
 
@@ -713,6 +715,15 @@ static inline int sl_stopping(sl_ctx_t *ctx) { return SL__HOST(ctx)->stopping(ct
 /** Wall-clock time in milliseconds since the Unix epoch. */
 static inline int64_t sl_now_ms(sl_ctx_t *ctx) { return SL__HOST(ctx)->now_ms(ctx); }
 
+/**
+ * 1.7: is json[0..len) one JSON text (RFC 8259: grammar, escapes, UTF-8,
+ * nothing after the value, nesting up to 512)? 0, or -1 with the reason and
+ * the byte offset in why. Allocates nothing.
+ */
+static inline int sl_json_validate(sl_ctx_t *ctx, const void *json, size_t len, char *why,
+                                   size_t why_len) {
+  return SL__HOST(ctx)->json_validate(json, len, why, why_len);
+}
 /**
  * Find a top-level field of a JSON object without copying or allocating.
  * Returns 0 and fills *out when found; SL_ENOTFOUND when absent (out->type
@@ -934,6 +945,18 @@ static inline int sl_source_partition(sl_ctx_t *ctx, uint32_t partition) {
  */
 static inline int sl_source_partition_release(sl_ctx_t *ctx, uint32_t partition) {
   return SL__HOST(ctx)->source_partition_release(ctx, partition);
+}
+/**
+ * 1.7: this record cannot go on (a source read a value that is not in the
+ * promised format, say): the node's `on_error` decides, as for a record
+ * process() refused: `fail` fails the job naming the record's offset and
+ * `why`, `skip` counts it, `dead_letter` sends it to the node's `errors`
+ * port with `why`. Returns 0 when the job goes on, or SL_ESTATE when it
+ * failed (stop, as after any failure). For a processor, returning an error
+ * from process() after sl_error() does the same.
+ */
+static inline int sl_record_failed(sl_ctx_t *ctx, const sl_record_t *rec, const char *why) {
+  return SL__HOST(ctx)->record_failed(ctx, rec, why);
 }
 
 /* ------------------------------------------ Checkpoint completion (1.5) */

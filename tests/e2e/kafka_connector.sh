@@ -14,12 +14,14 @@
 #     without its topic_field (dead-lettered), a nested config not scalar;
 #  4b. the topic from a header (topic_header): records without it are
 #     dead-lettered with the reason; topic and topic_header together refused;
+#  4c. `format: json`: values that are not JSON are dead-lettered with their
+#      partition, offset and reason, or fail the job with on_error: fail;
 #  5. `brokers: embedded`: a DAG writing and reading a topic of a mock
 #     cluster inside the process stops cleanly on SIGINT.
 source "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 
-"$SLUICE" kafka-dev --topic clicks:4 --topic tagged:3 --topic big:4 --topic alo:8 --write boot.txt > kd.out 2> kd.err &
+"$SLUICE" kafka-dev --topic clicks:4 --topic tagged:3 --topic big:4 --topic alo:8 --topic fmt:1 --write boot.txt > kd.out 2> kd.err &
 kd=$!
 trap 'kill -9 $kd 2> /dev/null || true' EXIT
 for _ in $(seq 100); do [ -s boot.txt ] && break; sleep 0.1; done
@@ -209,6 +211,37 @@ grep -qF "topic_header 'dest' is missing: the record has no headers" hdl.jsonl |
 bad "two topics" "kafka_sink: set exactly one of 'topic', 'topic_field' and 'topic_header'" "nodes:
   gen: { use: generator, config: { count: 1 } }
   k: { use: kafka_sink, from: gen, config: { brokers: \"$BS\", topic: clicks, topic_header: dest } }"
+
+# ---- 4c. format: json: values that are not one JSON text are poison records,
+# dead-lettered with their partition, offset and the reason
+printf '%s\n' '{"a":1}' 'not json' '[1,2]' '{"b":' '"x"' > fmt.in
+cat > fmt-produce.yaml << EOF
+nodes:
+  src: { use: file_source, config: { path: fmt.in } }
+  k: { use: kafka_sink, from: src, config: { brokers: "$BS", topic: fmt } }
+EOF
+st 0 fp.out fp.err "$SLUICE" run fmt-produce.yaml
+cat > fmt.yaml << EOF
+nodes:
+  src: { use: kafka_source, on_error: dead_letter, config: { brokers: "$BS", topic: fmt, bounded: true, format: json } }
+  out: { use: file_sink, from: src, config: { path: fmt.txt } }
+  dl: { use: file_sink, from: src.errors, config: { path: fmt-dl.jsonl, format: envelope } }
+EOF
+st 0 fm.out fm.err "$SLUICE" run fmt.yaml
+printf '%s\n' '{"a":1}' '[1,2]' '"x"' > fmt.want
+cmp -s fmt.want fmt.txt || { cat fmt.txt >&3; fail "format json: the valid values did not all pass, in order"; }
+[ "$(wc -l < fmt-dl.jsonl)" -eq 2 ] || { cat fmt-dl.jsonl >&3; fail "format json: expected 2 dead letters"; }
+grep -qF "partition 0 offset 1: the value is not JSON (byte 0: a value expected)" fmt-dl.jsonl &&
+  grep -qF "partition 0 offset 3: the value is not JSON (byte 5: unexpected end)" fmt-dl.jsonl ||
+  { cat fmt-dl.jsonl >&3; fail "format json: the dead letters do not say where and why"; }
+# on_error: fail (the default) stops the job naming the record
+sed 's/on_error: dead_letter, //; /^  dl:/d' fmt.yaml > fmt-fail.yaml
+st 1 ff.out ff.err "$SLUICE" run fmt-fail.yaml
+grep -qF "record at offset 1: partition 0 offset 1: the value is not JSON" ff.err ||
+  { cat ff.err >&3; fail "format json, on_error fail: no clear error"; }
+sed 's/format: json/format: xml/' fmt.yaml > fmt-bad.yaml
+st 1 fb.out fb.err "$SLUICE" run fmt-bad.yaml
+grep -qF "config 'format': expected raw or json, got 'xml'" fb.err || { cat fb.err >&3; fail "format xml: no clear error"; }
 
 # ---- 5. brokers: embedded, stopped by SIGINT
 cat > emb.yaml << 'EOF'
