@@ -241,8 +241,9 @@ int ksrc_group_conf(ksrc_t *s, rd_kafka_conf_t *conf, char *err, size_t errlen) 
 }
 
 /* Commits the checkpoint's offsets where they are ahead of the group's. */
-static void catch_up_group(ksrc_t *s, const int32_t *parts, const int64_t *offsets, size_t count,
-                           int timeout_ms) {
+void ksrc_group_start(ksrc_t *s, const int32_t *parts, const int64_t *offsets, size_t count,
+                      int timeout_ms) {
+  if (count == 0) return;
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)count);
   for (size_t i = 0; i < count; i++) rd_kafka_topic_partition_list_add(l, s->topic, parts[i]);
   rd_kafka_resp_err_t e = rd_kafka_committed(s->rk, l, timeout_ms);
@@ -277,11 +278,6 @@ static void catch_up_group(ksrc_t *s, const int32_t *parts, const int64_t *offse
   }
   rd_kafka_topic_partition_list_destroy(ahead);
   rd_kafka_topic_partition_list_destroy(l);
-}
-
-void ksrc_group_start(ksrc_t *s, const int32_t *parts, const int64_t *offsets, size_t count,
-                      int timeout_ms) {
-  if (count > 0) catch_up_group(s, parts, offsets, count, timeout_ms);
 }
 
 int ksrc_group_subscribe(ksrc_t *s) {

@@ -26,20 +26,21 @@
 source "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 
-"$SLUICE" kafka-dev --topic grp:8 --topic bad:1 --write boot.txt > kd.out 2> kd.err &
-kd=$!
-trap 'kill -9 $kd 2> /dev/null || true; kill -9 $(jobs -p) 2> /dev/null || true' EXIT
-for _ in $(seq 100); do [ -s boot.txt ] && break; sleep 0.1; done
-[ -s boot.txt ] || fail "kafka-dev wrote no address"
-BS=$(cat boot.txt)
+source "$(dirname "$0")/kafka_lib.sh"
+KD_OPTS="--topic grp:8 --topic bad:1" kafka_dev_start
+trap 'kill -9 $KD_PID $(jobs -p) 2> /dev/null || true' EXIT
 
-cat > ref.yaml << EOF
+# generated NAME COUNT SEED: the generator's records, sorted, in NAME.sorted
+generated() {
+  cat > "$1.yaml" << EOF
 nodes:
-  gen: { use: generator, config: { count: 20000, seed: 11 } }
-  out: { use: file_sink, from: gen, config: { path: ref.txt } }
+  gen: { use: generator, config: { count: $2, seed: $3 } }
+  out: { use: file_sink, from: gen, config: { path: $1.txt } }
 EOF
-st 0 r.out r.err "$SLUICE" run ref.yaml
-sort ref.txt > ref.sorted
+  st 0 "$1.out" "$1.err" "$SLUICE" run "$1.yaml"
+  sort "$1.txt" > "$1.sorted"
+}
+generated ref 20000 11
 
 cat > produce.yaml << EOF
 nodes:
@@ -137,12 +138,7 @@ sleep 1.5 # the lag gauge is brought up to date once a second
 kill -TERM $c
 wait $c || { tail -5 c.err >&3; fail "c: exit $?"; }
 grep -q "gauge consumer_lag = 0$" c.err || { cat c.err >&3; fail "c: no consumer_lag gauge at 0"; }
-cat > ref2.yaml << EOF
-nodes:
-  gen: { use: generator, config: { count: 1000, seed: 12 } }
-  out: { use: file_sink, from: gen, config: { path: ref2.txt } }
-EOF
-st 0 r2.out r2.err "$SLUICE" run ref2.yaml
+generated ref2 1000 12
 sed 's/count: 20000, rate: 2500, seed: 11/count: 1000, seed: 12/' produce.yaml > produce2.yaml
 st 0 p2.out p2.err "$SLUICE" run produce2.yaml
 sed -i 's/group_id: g2$/group_id: g3/' c.yaml
@@ -154,7 +150,7 @@ kill -TERM $c
 wait $c || { tail -5 c2.err >&3; fail "c (group g3): exit $?"; }
 grep -q "brought the group's offsets of 8 partitions up to the restored checkpoint" c2.err ||
   { cat c2.err >&3; fail "c: the group's offsets were not brought up to the checkpoint"; }
-sort ref.txt ref2.txt > ref12.sorted
+sort -m ref.sorted ref2.sorted > ref12.sorted
 sort -u c.txt > c.uniq
 cmp -s ref12.sorted c.uniq || fail "c: $(comm -23 ref12.sorted c.uniq | wc -l) records missing"
 row c2.err src 1 0 1000 0 0
