@@ -154,7 +154,10 @@ static void revoke(ksrc_t *s, rd_kafka_topic_partition_list_t *parts) {
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   ksrc_t *s = opaque;
-  s->cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  /* NULL once the group is being torn down (the revocation that
+   * rd_kafka_consumer_close serves): the protocol is then the one seen. */
+  const char *protocol = rd_kafka_rebalance_protocol(rk);
+  if (protocol) s->cooperative = strcmp(protocol, "COOPERATIVE") == 0;
   if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     assign(s, parts);
   } else if (e == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
