@@ -190,6 +190,8 @@ typedef struct sl_task {
   /* Figures (written by the task's thread, read by the summary/metrics). */
   _Atomic uint64_t backpressure_ns; /* time the task had input but no credit */
   uint64_t blocked_since_ns;
+  bool bp_signalled;            /* a source told backpressure(1), not yet (0) */
+  _Atomic uint64_t bp_signals;  /* how many times it was told backpressure(1) */
   /* Checkpoints: written by the task's thread. */
   uint64_t ckpt_done;      /* last checkpoint this task snapshotted */
   uint64_t ckpt_committed; /* last completed checkpoint its operators were told of */

@@ -61,10 +61,16 @@ void sl_summary_print(const sl_job_t *job, FILE *out) {
               name, sl_summary_counter(job, n, name));
     }
   }
-  uint64_t bp = 0;
-  for (uint32_t t = 0; t < job->plan->task_count; t++) bp += rd(&job->plan->tasks[t]->backpressure_ns);
-  fprintf(out, "  sources emitted %" PRIu64 " records: %.0f records/s; backpressured task time %.3f s\n",
+  uint64_t bp = 0, signals = 0;
+  for (uint32_t t = 0; t < job->plan->task_count; t++) {
+    bp += rd(&job->plan->tasks[t]->backpressure_ns);
+    signals += rd(&job->plan->tasks[t]->bp_signals);
+  }
+  fprintf(out, "  sources emitted %" PRIu64 " records: %.0f records/s; backpressured task time %.3f s",
           source_out, secs > 0 ? (double)source_out / secs : 0.0, (double)bp / 1e9);
+  /* sources that stop reading ahead when told (sl_operator_t.backpressure) */
+  if (signals) fprintf(out, "; sources told to hold back %" PRIu64 " times", signals);
+  fputc('\n', out);
   if (job->ckpt) {
     sl_ckpt_stats_t cs;
     sl_ckpt_get_stats((sl_job_t *)job, &cs);

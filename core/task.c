@@ -468,6 +468,26 @@ static void note_unblocked(sl_task_t *t, uint64_t now) {
   }
 }
 
+/* Tells a source (sl_operator_t.backpressure, SDK 1.8) that its output has
+ * been full for SL_BACKPRESSURE_SIGNAL_MS, or has room again. Checked on
+ * every run of the task; a blocked task's worker wakes at least every
+ * SL_PARK_MAX_NS (scheduler.c), so the signal comes within that of the
+ * threshold. */
+static void signal_backpressure(sl_task_t *t, uint64_t now, bool blocked) {
+  if (!t->is_source || blocked == t->bp_signalled || t->phase != SL_TASK_RUNNING) return;
+  sl_op_instance_t *inst = t->ops[0];
+  if (!SL_OPERATOR_HAS(inst->op, backpressure) || !inst->op->backpressure) return;
+  if (blocked && now - t->blocked_since_ns < SL_BACKPRESSURE_SIGNAL_MS * 1000000ull) return;
+  t->bp_signalled = blocked;
+  atomic_fetch_add_explicit(&t->bp_signals, blocked, memory_order_relaxed);
+  inst->error_set = false;
+  int rc = inst->op->backpressure((sl_ctx_t *)inst, inst->state, blocked);
+  if (rc < 0)
+    sl_job_fail(t->job, "node '%s' (source '%s'), task %u: backpressure(%d) failed: %s",
+                inst->node->name, inst->op->name, inst->subtask, blocked,
+                instance_error_text(inst, rc));
+}
+
 /* ------------------------------------------------------ checkpoints */
 
 /* Checkpoint `completed` is on disk: operators commit (phase two). */
@@ -675,6 +695,7 @@ int sl_task_run(sl_task_t *t, uint64_t now) {
   progress |= task_drain_pending(t);
   if (t->pending_batches) {
     note_blocked(t, now);
+    signal_backpressure(t, now, true);
     return progress;
   }
   if (t->phase == SL_TASK_ENDING) {
@@ -686,9 +707,11 @@ int sl_task_run(sl_task_t *t, uint64_t now) {
   if (sl_job_failed(t->job)) return progress;
   if (!outputs_have_credit(t)) {
     note_blocked(t, now);
+    signal_backpressure(t, now, true);
     return progress;
   }
   note_unblocked(t, now);
+  signal_backpressure(t, now, false);
   if (t->ending) { /* an on_end (or the final watermark's timers) asked to be called again */
     task_end(t);
     return 1;

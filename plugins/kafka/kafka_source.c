@@ -13,9 +13,10 @@
  * Blocking librdkafka calls (metadata, offset lookups, close) run in open()
  * and close(), on the job's main thread. poll() takes messages that
  * librdkafka has already fetched, with rd_kafka_consumer_poll(rk, 0), up to
- * the host's budget; librdkafka's prefetch queue is bounded
- * (queued.max.messages.kbytes), so a backpressured source stops fetching
- * instead of growing a queue.
+ * the host's budget. Backpressure: when downstream has had no room for
+ * SL_BACKPRESSURE_SIGNAL_MS, the host says so (ksrc_backpressure) and the
+ * partitions are paused until it has room again; shorter blocks leave the
+ * prefetch queue to fill up to its bound (queued.max.messages.kbytes).
  *
  * Logical start offsets (earliest, latest, a timestamp) are resolved to real
  * offsets in open(), so that what a checkpoint saves is always an offset.
@@ -318,7 +319,7 @@ static int ksrc_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
       kafka_conf_default(ctx, conf, "enable.auto.commit", "false", err, sizeof err) != 0 ||
       kafka_conf_default(ctx, conf, "enable.auto.offset.store", "false", err, sizeof err) != 0 ||
       kafka_conf_default(ctx, conf, "enable.partition.eof", "false", err, sizeof err) != 0 ||
-      /* the prefetch queue that backpressure leaves full: 16 MiB, not 64 */
+      /* the prefetch queue a short block leaves full: 16 MiB, not 64 */
       kafka_conf_default(ctx, conf, "queued.max.messages.kbytes", "16384", err, sizeof err) != 0 ||
       (s->subscribe && ksrc_group_conf(s, conf, err, sizeof err) != 0)) {
     rd_kafka_conf_destroy(conf);
@@ -432,7 +433,10 @@ static void update_lag(ksrc_t *s) {
 
 static int ksrc_poll(sl_ctx_t *ctx, void *state) {
   ksrc_t *s = state;
-  if ((s->bounded && s->open_parts == 0) || sl_stopping(ctx)) return SL_DONE;
+  if ((s->bounded && s->open_parts == 0) || sl_stopping(ctx)) {
+    update_lag(s); /* the run summary shows where the source stopped */
+    return SL_DONE;
+  }
   if (s->subscribe && !s->subscribed && ksrc_group_subscribe(s) != SL_OK) return SL_EIO;
   int64_t now = sl_now_ms(ctx);
   if (s->subscribe) ksrc_group_poll(s, now);
@@ -494,7 +498,10 @@ static int ksrc_poll(sl_ctx_t *ctx, void *state) {
     emitted++;
     if (kp->end >= 0 && kp->next >= kp->end) {
       s->open_parts--;
-      if (s->open_parts == 0) return SL_DONE;
+      if (s->open_parts == 0) {
+        update_lag(s);
+        return SL_DONE;
+      }
     }
   }
   return emitted ? SL_OK : SL_AGAIN;
@@ -545,6 +552,32 @@ static int ksrc_commit(sl_ctx_t *ctx, void *state, uint64_t id) {
   return SL_OK;
 }
 
+/* SDK 1.8: downstream has had no room for a while (or has room again).
+ * Paused partitions are not fetched: librdkafka drops what it prefetched
+ * and, on resume, fetches from the position after the last record read,
+ * so a stall holds no prefetch queue and reads nothing. Partitions being
+ * revoked stay paused (revoke() paused them). No rebalance can come in
+ * between: its callbacks run in rd_kafka_consumer_poll, which a held
+ * source does not call. */
+static int ksrc_backpressure(sl_ctx_t *ctx, void *state, int blocked) {
+  ksrc_t *s = state;
+  if (s->held == (blocked != 0) || s->n == 0) return SL_OK;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)s->n);
+  for (size_t i = 0; i < s->n; i++)
+    if (!s->parts[i].revoking) rd_kafka_topic_partition_list_add(l, s->topic, s->parts[i].partition);
+  /* an in-process hand-off to librdkafka's threads: no network round trip */
+  rd_kafka_resp_err_t e = blocked ? rd_kafka_pause_partitions(s->rk, l)
+                                  : rd_kafka_resume_partitions(s->rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  if (e) {
+    sl_fail(ctx, "kafka_source: %s the partitions of '%s': %s", blocked ? "pausing" : "resuming",
+            s->topic, rd_kafka_err2str(e));
+    return SL_EIO;
+  }
+  s->held = blocked != 0;
+  return SL_OK;
+}
+
 static void ksrc_close(void *state) { ksrc_free(state); }
 
 static const sl_config_key_t ksrc_config[] = {
@@ -577,4 +610,5 @@ const sl_operator_t kafka_source_op = {
     .close = ksrc_close,
     .snapshot = ksrc_snapshot,
     .commit = ksrc_commit,
+    .backpressure = ksrc_backpressure,
 };

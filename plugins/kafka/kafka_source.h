@@ -40,6 +40,7 @@ typedef struct ksrc {
   uint64_t commit_failures; /* asynchronous group commits that failed */
   sl_counter_t *lag;        /* gauge: records behind the partitions' ends */
   int64_t lag_checked_ms;
+  bool held; /* backpressure: the partitions are paused until downstream has room */
   /* consumer group (`subscribe: true`) */
   bool subscribe;
   bool subscribed;            /* joined (at the first poll) */

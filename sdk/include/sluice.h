@@ -39,7 +39,7 @@ extern "C" {
 /** Incompatible changes bump the major; the host refuses other majors. */
 #define SL_ABI_MAJOR 1
 /** Additions (new host functions, new operator callbacks) bump the minor. */
-#define SL_ABI_MINOR 7
+#define SL_ABI_MINOR 8
 
 #if defined(_WIN32)
 #define SL_EXPORT __declspec(dllexport)
@@ -290,6 +290,19 @@ typedef struct sl_operator {
    * before open(): only the config, logging and sl_node_name() may be used.
    */
   int (*resolve)(sl_ctx_t *ctx, uint64_t checkpoint_id, char *errbuf, size_t errbuf_len);
+  /* ABI 1.6 (and 1.7, which added no operator field) ends here. */
+  /**
+   * 1.8, optional, sources: the task's output has had no room for
+   * SL_BACKPRESSURE_SIGNAL_MS (`blocked` = 1: downstream is slower or
+   * stalled), or has room again (`blocked` = 0, before the next poll()).
+   * Calls alternate, starting with 1. A source that reads ahead of poll()
+   * (a Kafka consumer's prefetch) stops reading on 1 and starts again on 0,
+   * so a long stall holds no growing buffer and makes no reads. Short blocks
+   * (a steady, slightly slower consumer) are not reported: reacting to each
+   * would cost more than it saves. Called on the task's thread; must not
+   * block. Return 0, or a negative code after sl_fail() to fail the job.
+   */
+  int (*backpressure)(sl_ctx_t *ctx, void *state, int blocked);
   /* Later minors append fields after this line. */
 } sl_operator_t;
 
@@ -303,6 +316,10 @@ typedef struct sl_operator {
 #define SL_OP_FREE_CONFIG 0x1u
 
 #define SL_OPERATOR_INIT .struct_size = sizeof(sl_operator_t)
+
+/** 1.8: how long a source task's output stays full before the host calls
+ * its backpressure(ctx, state, 1). */
+#define SL_BACKPRESSURE_SIGNAL_MS 100
 
 /** The plugin descriptor, exported as the data symbol `sluice_plugin`. */
 typedef struct sl_plugin {

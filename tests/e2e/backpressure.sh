@@ -31,4 +31,25 @@ YAML
 }
 run_one 5000
 run_one 20000
-echo "backpressure: ok (bound $BOUND records)"
+
+# A sink that stalls for 300 ms every 2000 records: the host tells the source
+# to hold back (its output full for 100 ms) and to go on, alternately; the
+# source fails the job if told the same twice or polled while held back.
+# The stalls at 2000, 4000, 6000 and 8000 block the source (it runs at most
+# BOUND records ahead); the one at 10000 comes after it has ended.
+cat > stall.yaml << YAML
+name: stall
+settings: { workers: 2, channel_capacity: $CAP, batch_size: $BATCH }
+nodes:
+  src: { use: "$PLUG:fast_source", config: { count: 10000 } }
+  sink:
+    use: "$PLUG:slow_sink"
+    from: src
+    partition: rebalance
+    config: { delay_us: 1, stall_every: 2000, stall_ms: 300, report: report-stall.txt }
+YAML
+st 0 stall.out stall.err "$SLUICE" run stall.yaml
+grep -q "consumed=10000 .*in_order=1" report-stall.txt || fail "stall: $(cat report-stall.txt)"
+holds=$(sed -nE 's/.*sources told to hold back ([0-9]+) times.*/\1/p' stall.err)
+[ "${holds:-0}" -eq 4 ] || { cat stall.err >&3; fail "stall: told to hold back ${holds:-0} times, expected 4"; }
+echo "backpressure: ok (bound $BOUND records; held back during the 4 stalls)"
