@@ -68,6 +68,11 @@ int ktxn_failed(ktxn_t *t, char *err, size_t errlen);
 /* Commit point of checkpoint id (the checkpoint thread): flush, write the
  * marker, commit, begin the next transaction. Once per id. 0 or -1. */
 int ktxn_commit(ktxn_t *t, uint64_t id, char *err, size_t errlen);
+/* The task's stash (kafka_sink_stash.h): ktxn_commit waits until it has
+ * queued its records. 0, or -1 when out of memory. */
+struct kstash;
+int ktxn_track_stash(ktxn_t *t, struct kstash *stash);
+void ktxn_untrack_stash(ktxn_t *t, struct kstash *stash);
 /* What Kafka committed last for txn_id (0: nothing), read with
  * read_committed after fencing older instances. 0 or -1 with a message. */
 int ktxn_last_committed(sl_ctx_t *ctx, const char *txn_id, const char *commit_topic,

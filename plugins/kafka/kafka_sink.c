@@ -19,12 +19,12 @@
  * job, which then recovers from the last complete checkpoint and sends
  * again: nothing is lost, some messages may be sent twice.
  *
- * The worker thread never waits for the network: produce() only queues, and
- * delivery reports are served with rd_kafka_poll(rk, 0). When librdkafka's
- * queue is full (queue.buffering.max.messages / .kbytes) the worker waits
- * for room in steps of 10 ms: the one place this sink blocks (see
- * docs/kafka.md: sl_input_pause could replace it, given a place to keep the
- * refused record).
+ * The worker thread never waits: produce() only queues, and delivery
+ * reports are served by the task's stash thread (kafka_sink_stash.c). When
+ * librdkafka's queue is full (queue.buffering.max.messages / .kbytes), the
+ * record and those after it go to the stash, and the task's input is
+ * paused; the stash's thread queues them, in order, as room appears, and
+ * reopens the input once it is empty.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "kafka.h"
+#include "kafka_sink_stash.h"
 
 #define EPOCHS 16 /* in-flight counters, by epoch modulo EPOCHS */
 
@@ -51,15 +52,37 @@ typedef struct ksink {
   _Atomic int failed;                   /* a message was not delivered */
   pthread_mutex_t err_mu;
   char first_error[512];
+  kstash_t *stash;          /* records waiting for room in librdkafka's queue */
+  _Atomic unsigned pauses;  /* why the input is paused: PAUSE_* bits */
+  sl_counter_t *queue_full; /* times the queue was full and the input held */
 } ksink_t;
+
+/* The two reasons this sink pauses its task's input; it reopens when both
+ * are gone (each is lifted by a different thread). */
+#define PAUSE_TXN 1u  /* exactly_once: from the barrier to the commit point */
+#define PAUSE_ROOM 2u /* the stash holds records */
+
+/* On the task's thread. The pause comes before the bit, so that whoever
+ * clears the last bit resumes after it. */
+static int input_hold(ksink_t *k, unsigned why) {
+  int rc = sl_input_pause(k->ctx);
+  if (rc == 0) atomic_fetch_or(&k->pauses, why);
+  return rc;
+}
+
+/* On any thread. */
+static void input_release(ksink_t *k, unsigned why) {
+  unsigned before = atomic_fetch_and(&k->pauses, ~why);
+  if ((before & why) && !(before & ~why)) sl_input_resume(k->ctx);
+}
 
 typedef struct await_arg {
   ksink_t *k;
   uint64_t epoch; /* wait for this epoch and the earlier ones */
 } await_arg_t;
 
-/* Delivery report: on the thread that called rd_kafka_poll (the task's, or
- * the checkpoint thread in sink_await). */
+/* Delivery report: on the thread that called rd_kafka_poll (the stash's,
+ * or the checkpoint thread in sink_await). */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   (void)rk;
   ksink_t *k = opaque;
@@ -99,6 +122,10 @@ static int check_failed(sl_ctx_t *ctx, ksink_t *k) {
 /* -------------------------------------------------------------- open */
 
 static void ksink_free(ksink_t *k) {
+  if (k->stash) {
+    if (k->txn) ktxn_untrack_stash(k->txn, k->stash);
+    kstash_free(k->stash); /* before the producer it polls and sends to */
+  }
   if (k->topic) rd_kafka_topic_destroy(k->topic);
   if (k->txn) {
     ktxn_release(k->txn);
@@ -140,6 +167,9 @@ static int check_txn_timeout(sl_ctx_t *ctx, char *err, size_t errlen) {
   return 0;
 }
 
+static int stash_send(void *arg, const char *topic, const sl_record_t *r, uintptr_t epoch);
+static void stash_drained(void *arg);
+
 static int open_transactional(sl_ctx_t *ctx, ksink_t *k, const char *topic, char *err,
                               size_t errlen) {
   if (sl_checkpoint_interval_ms(ctx) <= 0) {
@@ -165,6 +195,13 @@ static int open_transactional(sl_ctx_t *ctx, ksink_t *k, const char *topic, char
   if (!k->txn) return -1;
   k->rk = ktxn_handle(k->txn);
   if (*topic) k->topic = rd_kafka_topic_new(k->rk, topic, NULL);
+  /* (delivery reports: the transaction's own thread serves them) */
+  k->stash = kstash_new(NULL, stash_send, stash_drained, k);
+  if (!k->stash || ktxn_track_stash(k->txn, k->stash) != 0) {
+    snprintf(err, errlen, "cannot start the thread that queues records when the producer's "
+             "queue is full");
+    return -1;
+  }
   return 0;
 }
 
@@ -178,6 +215,7 @@ static int ksink_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) 
   const char *header = sl_config_string(ctx, "topic_header");
   const char *delivery = sl_config_string(ctx, "delivery");
   k->ctx = ctx;
+  k->queue_full = sl_counter(ctx, "queue_full");
   k->await_timeout_ms = sl_config_duration_ms(ctx, "checkpoint_timeout");
   int exactly_once = strcmp(delivery, "exactly_once") == 0;
   if (!exactly_once && strcmp(delivery, "at_least_once") != 0) {
@@ -219,6 +257,11 @@ static int ksink_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) 
     goto fail;
   }
   if (*topic) k->topic = rd_kafka_topic_new(k->rk, topic, NULL);
+  k->stash = kstash_new(k->rk, stash_send, stash_drained, k);
+  if (!k->stash) {
+    snprintf(err, sizeof err, "cannot start the thread that serves the delivery reports");
+    goto fail;
+  }
   *state = k;
   return SL_OK;
 fail:
@@ -277,13 +320,11 @@ static int header_topic(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r, char *b
   return SL_ERECORD;
 }
 
-static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
-  char tbuf[256];
-  if (k->topic_field || k->topic_header) {
-    int rc = k->topic_field ? record_topic(ctx, k, r, tbuf, sizeof tbuf)
-                            : header_topic(ctx, k, r, tbuf, sizeof tbuf);
-    if (rc) return rc;
-  }
+/* Queues one message: 0, 1 when librdkafka's queue is full, -1 with a
+ * message in err. topic: a topic name, or NULL for the fixed topic. The
+ * caller counted it in flight (at least once); a failure uncounts it. */
+static int send_msg(ksink_t *k, const char *topic, const sl_record_t *r, uintptr_t epoch,
+                    char *err, size_t errlen) {
   rd_kafka_headers_t *hs = NULL;
   if (r->header_count) {
     hs = rd_kafka_headers_new(r->header_count);
@@ -291,12 +332,10 @@ static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
       rd_kafka_header_add(hs, r->headers[i].name, (ssize_t)r->headers[i].name_len,
                           r->headers[i].value, (ssize_t)r->headers[i].value_len);
   }
-  uintptr_t epoch = (uintptr_t)k->epoch;
-  if (!k->txn) atomic_fetch_add(&k->in_flight[epoch % EPOCHS], 1);
   /* one argument list for both: a fixed topic's handle, or the record's name */
   rd_kafka_vu_t vu[7] = {
-      k->topic ? (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_RKT, .u.rkt = k->topic}
-               : (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = tbuf},
+      topic ? (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = topic}
+            : (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_RKT, .u.rkt = k->topic},
       {.vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY},
       {.vtype = RD_KAFKA_VTYPE_KEY, .u.mem = {(void *)r->key, r->key_len}},
       {.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {(void *)r->value, r->value_len}},
@@ -304,20 +343,73 @@ static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
       {.vtype = RD_KAFKA_VTYPE_HEADERS, .u.headers = hs},
       {.vtype = RD_KAFKA_VTYPE_OPAQUE, .u.ptr = (void *)epoch},
   };
-  for (int64_t waited = 0;; waited += 10) {
-    rd_kafka_error_t *error = rd_kafka_produceva(k->rk, vu, 7);
-    rd_kafka_resp_err_t e = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (error) rd_kafka_error_destroy(error);
-    if (!e) return 0; /* the headers belong to the message now */
-    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || waited >= k->await_timeout_ms) {
-      if (!k->txn) atomic_fetch_sub(&k->in_flight[epoch % EPOCHS], 1);
-      if (hs) rd_kafka_headers_destroy(hs);
-      sl_fail(ctx, "kafka_sink: cannot queue a message%s: %s", e == RD_KAFKA_RESP_ERR__QUEUE_FULL
-              ? " (the producer's queue stayed full)" : "", rd_kafka_err2str(e));
+  rd_kafka_error_t *error = rd_kafka_produceva(k->rk, vu, 7);
+  rd_kafka_resp_err_t e = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (error) rd_kafka_error_destroy(error);
+  if (!e) return 0; /* the headers belong to the message now */
+  if (hs) rd_kafka_headers_destroy(hs);
+  if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) return 1;
+  if (!k->txn) atomic_fetch_sub(&k->in_flight[epoch % EPOCHS], 1);
+  snprintf(err, errlen, "cannot queue a message: %s", rd_kafka_err2str(e));
+  return -1;
+}
+
+/* The stash's thread sends a record it kept; a failure fails the job at the
+ * task's next call (check_failed), or the checkpoint waiting for it. */
+static int stash_send(void *arg, const char *topic, const sl_record_t *r, uintptr_t epoch) {
+  ksink_t *k = arg;
+  char err[300];
+  int rc = send_msg(k, topic, r, epoch, err, sizeof err);
+  if (rc < 0) {
+    pthread_mutex_lock(&k->err_mu);
+    if (!atomic_load(&k->failed)) snprintf(k->first_error, sizeof k->first_error, "%s", err);
+    atomic_store(&k->failed, 1);
+    pthread_mutex_unlock(&k->err_mu);
+  }
+  return rc;
+}
+
+static void stash_drained(void *arg) { input_release(arg, PAUSE_ROOM); }
+
+static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
+  char tbuf[256];
+  const char *topic = NULL;
+  if (k->topic_field || k->topic_header) {
+    int rc = k->topic_field ? record_topic(ctx, k, r, tbuf, sizeof tbuf)
+                            : header_topic(ctx, k, r, tbuf, sizeof tbuf);
+    if (rc) return rc;
+    topic = tbuf;
+  }
+  uintptr_t epoch = (uintptr_t)k->epoch;
+  if (!k->txn) atomic_fetch_add(&k->in_flight[epoch % EPOCHS], 1);
+  /* records waiting for room go first: this one joins them */
+  int rc = kstash_add(k->stash, topic, r, epoch, 0);
+  if (rc == 0) {
+    char err[300];
+    rc = send_msg(k, topic, r, epoch, err, sizeof err);
+    if (rc < 0) {
+      sl_fail(ctx, "kafka_sink: %s", err);
       return SL_EIO;
     }
-    rd_kafka_poll(k->rk, 10); /* full: serve deliveries, which makes room */
+    if (rc == 0) return 0;
+    /* the queue is full: hold the input, keep the record (paused first, so
+     * that the stash's thread, emptying it, resumes after) */
+    if (input_hold(k, PAUSE_ROOM) != 0) {
+      if (!k->txn) atomic_fetch_sub(&k->in_flight[epoch % EPOCHS], 1);
+      sl_fail(ctx, "kafka_sink: cannot pause the input while the producer's queue is full");
+      return SL_EIO;
+    }
+    sl_counter_add(k->queue_full, 1);
+    rc = kstash_add(k->stash, topic, r, epoch, 1);
+  } else if (rc == 1) {
+    input_hold(k, PAUSE_ROOM); /* (again: the stash may have emptied and resumed meanwhile) */
   }
+  if (rc < 0) {
+    if (!k->txn) atomic_fetch_sub(&k->in_flight[epoch % EPOCHS], 1);
+    sl_fail(ctx, "kafka_sink: out of memory keeping a record until the producer's queue has room");
+    return SL_ENOMEM;
+  }
+  return 0;
 }
 
 static int ksink_process_batch(sl_ctx_t *ctx, void *state, const sl_record_t *recs, size_t n) {
@@ -328,7 +420,6 @@ static int ksink_process_batch(sl_ctx_t *ctx, void *state, const sl_record_t *re
     rc = produce_one(ctx, k, &recs[i]);
     if (rc) return rc; /* (a batch fails as a whole under on_error) */
   }
-  if (!k->txn) rd_kafka_poll(k->rk, 0); /* (exactly_once: served in the background) */
   return 0;
 }
 
@@ -336,20 +427,18 @@ static int ksink_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
   ksink_t *k = state;
   int rc = check_failed(ctx, k);
   if (rc) return rc;
-  rc = produce_one(ctx, k, rec);
-  if (!k->txn) rd_kafka_poll(k->rk, 0);
-  return rc;
+  return produce_one(ctx, k, rec);
 }
 
 /* Input has ended: called again (SL_AGAIN) until every message is acknowledged
  * (exactly_once: the final checkpoint commits what is left). */
 static int ksink_on_end(sl_ctx_t *ctx, void *state) {
   ksink_t *k = state;
-  if (k->txn) return check_failed(ctx, k);
-  rd_kafka_poll(k->rk, 0);
+  if (k->txn) return check_failed(ctx, k); /* the final checkpoint commits the rest */
   int rc = check_failed(ctx, k);
   if (rc) return rc;
-  return rd_kafka_outq_len(k->rk) > 0 ? SL_AGAIN : 0;
+  /* (the stash's thread serves the delivery reports) */
+  return kstash_busy(k->stash) || rd_kafka_outq_len(k->rk) > 0 ? SL_AGAIN : 0;
 }
 
 /* --------------------------------------------------------- checkpoints */
@@ -393,7 +482,7 @@ static int sink_await(void *arg, char *err, size_t errlen) {
 static int txn_commit_point(void *arg, uint64_t id, int commit, char *err, size_t errlen) {
   ksink_t *k = arg;
   int rc = commit ? ktxn_commit(k->txn, id, err, errlen) : 0;
-  sl_input_resume(k->ctx);
+  input_release(k, PAUSE_TXN);
   return rc;
 }
 
@@ -402,7 +491,7 @@ static int ksink_snapshot(sl_ctx_t *ctx, void *state, uint64_t id) {
   if (k->txn) {
     /* Nothing after the barrier may join the transaction: no input until
      * the commit point (or the checkpoint's abandonment) reopens it. */
-    int rc = sl_input_pause(ctx);
+    int rc = input_hold(k, PAUSE_TXN);
     if (rc == 0) rc = sl_checkpoint_commit_point(ctx, txn_commit_point, k);
     if (rc != 0) sl_fail(ctx, "kafka_sink: checkpoint %" PRIu64 ": cannot register the commit", id);
     return rc;

@@ -553,10 +553,11 @@ static int ksrc_commit(sl_ctx_t *ctx, void *state, uint64_t id) {
 }
 
 /* SDK 1.8: downstream has had no room for a while (or has room again).
- * Paused partitions are not fetched: librdkafka drops what it prefetched
- * and, on resume, fetches from the position after the last record read,
- * so a stall holds no prefetch queue and reads nothing. Partitions being
- * revoked stay paused (revoke() paused them). No rebalance can come in
+ * Paused partitions are not fetched; librdkafka discards what it had
+ * prefetched of them (from the shared consumer queue, partly only at the
+ * next poll) and, on resume, fetches from the position after the last
+ * record read: a stall reads nothing. Partitions being revoked stay
+ * paused (revoke() paused them). No rebalance can come in
  * between: its callbacks run in rd_kafka_consumer_poll, which a held
  * source does not call. */
 static int ksrc_backpressure(sl_ctx_t *ctx, void *state, int blocked) {
@@ -568,12 +569,18 @@ static int ksrc_backpressure(sl_ctx_t *ctx, void *state, int blocked) {
   /* an in-process hand-off to librdkafka's threads: no network round trip */
   rd_kafka_resp_err_t e = blocked ? rd_kafka_pause_partitions(s->rk, l)
                                   : rd_kafka_resume_partitions(s->rk, l);
+  for (int i = 0; !e && i < l->cnt; i++) /* (errors per partition come in the list) */
+    if (l->elems[i].err) e = l->elems[i].err;
   rd_kafka_topic_partition_list_destroy(l);
-  if (e) {
-    sl_fail(ctx, "kafka_source: %s the partitions of '%s': %s", blocked ? "pausing" : "resuming",
+  if (e && !blocked) { /* left paused, the source would read nothing more */
+    sl_fail(ctx, "kafka_source: resuming the partitions of '%s' after backpressure: %s",
             s->topic, rd_kafka_err2str(e));
     return SL_EIO;
   }
+  /* pausing only saves fetches: its failure is worth a warning, not the job */
+  if (e)
+    sl_log(ctx, SL_LOG_WARN, "pausing the partitions of '%s' on backpressure: %s", s->topic,
+           rd_kafka_err2str(e));
   s->held = blocked != 0;
   return SL_OK;
 }

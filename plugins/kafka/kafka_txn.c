@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "kafka.h"
+#include "kafka_sink_stash.h"
 
 #define RANGES_MAX 1024 /* topic-partitions per transaction recorded in the marker */
 /* room for every range at its longest (a 249-character topic and three
@@ -68,6 +69,8 @@ struct ktxn {
   int poller_started;
   _Atomic int stop;
   uint64_t committed;        /* newest checkpoint committed by this process */
+  kstash_t **stashes;        /* the tasks' records waiting for queue room (under mu) */
+  size_t stash_count;
 };
 
 static int kafka_fenced(rd_kafka_resp_err_t e) {
@@ -206,6 +209,7 @@ static void txn_free(ktxn_t *t) {
   if (t->embedded) kafka_embedded_release();
   pthread_mutex_destroy(&t->mu);
   free(t->ranges);
+  free(t->stashes);
   free(t->node);
   free(t->txn_id);
   free(t->commit_topic);
@@ -316,8 +320,49 @@ static size_t marker_text(ktxn_t *t, uint64_t id, char *buf, size_t cap) {
   return n;
 }
 
+int ktxn_track_stash(ktxn_t *t, kstash_t *stash) {
+  pthread_mutex_lock(&t->mu);
+  kstash_t **p = realloc(t->stashes, (t->stash_count + 1) * sizeof(*p));
+  if (p) {
+    t->stashes = p;
+    p[t->stash_count++] = stash;
+  }
+  pthread_mutex_unlock(&t->mu);
+  return p ? 0 : -1;
+}
+
+void ktxn_untrack_stash(ktxn_t *t, kstash_t *stash) {
+  pthread_mutex_lock(&t->mu);
+  for (size_t i = 0; i < t->stash_count; i++)
+    if (t->stashes[i] == stash) t->stashes[i] = t->stashes[--t->stash_count];
+  pthread_mutex_unlock(&t->mu);
+}
+
+/* Every task's records from before the barrier are queued: the tasks' input
+ * is paused from their snapshot to their commit point, so what the stashes
+ * hold now belongs to this transaction. Waited for without the lock (the
+ * delivery reports that make room take it). */
+static int stashes_sent(ktxn_t *t) {
+  pthread_mutex_lock(&t->mu);
+  size_t n = t->stash_count;
+  kstash_t *local[64];
+  kstash_t **list = n <= 64 ? local : malloc(n * sizeof(*list));
+  if (list) memcpy(list, t->stashes, n * sizeof(*list));
+  pthread_mutex_unlock(&t->mu);
+  if (!list) return -1;
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) rc = kstash_wait_empty(list[i], COMMIT_TIMEOUT_MS);
+  if (list != local) free(list);
+  return rc;
+}
+
 int ktxn_commit(ktxn_t *t, uint64_t id, char *err, size_t errlen) {
   if (id <= t->committed) return 0; /* another task's commit point did it */
+  if (stashes_sent(t) != 0) {
+    snprintf(err, errlen, "kafka_sink: checkpoint %" PRIu64 ": records still waiting for room in "
+             "the producer's queue after %d ms", id, COMMIT_TIMEOUT_MS);
+    return -1;
+  }
   /* Everything of the transaction delivered first, so that the marker can
    * name the offsets; then the marker; then the commit. */
   rd_kafka_resp_err_t fe = rd_kafka_flush(t->rk, COMMIT_TIMEOUT_MS); /* (serves reports too) */

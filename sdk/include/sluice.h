@@ -295,12 +295,15 @@ typedef struct sl_operator {
    * 1.8, optional, sources: the task's output has had no room for
    * SL_BACKPRESSURE_SIGNAL_MS (`blocked` = 1: downstream is slower or
    * stalled), or has room again (`blocked` = 0, before the next poll()).
-   * Calls alternate, starting with 1. A source that reads ahead of poll()
-   * (a Kafka consumer's prefetch) stops reading on 1 and starts again on 0,
-   * so a long stall holds no growing buffer and makes no reads. Short blocks
-   * (a steady, slightly slower consumer) are not reported: reacting to each
-   * would cost more than it saves. Called on the task's thread; must not
-   * block. Return 0, or a negative code after sl_fail() to fail the job.
+   * Calls alternate, starting with 1; close() may follow a 1 (the job
+   * failed or stopped). A source that reads ahead of poll() (a Kafka
+   * consumer's prefetch) stops reading on 1 and starts again on 0, so a
+   * long stall makes no reads. Short blocks (a steady, slightly slower
+   * consumer) are not reported: reacting to each would cost more than it
+   * saves. The block is seen by the source's worker: a downstream operator
+   * on the same worker that sleeps inside process() hides it. Called on the
+   * task's thread; return promptly. Return 0, or a negative code after
+   * sl_fail() to fail the job.
    */
   int (*backpressure)(sl_ctx_t *ctx, void *state, int blocked);
   /* Later minors append fields after this line. */

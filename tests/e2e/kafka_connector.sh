@@ -19,11 +19,14 @@
 #  5. `brokers: embedded`: a DAG writing and reading a topic of a mock
 #     cluster inside the process stops cleanly on SIGINT;
 #  6. backpressure: a sink that stalls makes the source pause its partition
-#     and resume it; every record arrives once, in offset order.
+#     and resume it; every record arrives once, in offset order;
+#  7. a producer queue of 20 messages: kafka_sink keeps what does not fit
+#     and pauses its input instead of waiting on the worker; at least once
+#     and exactly once, every record arrives once.
 source "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 
-"$SLUICE" kafka-dev --topic clicks:4 --topic tagged:3 --topic big:4 --topic alo:8 --topic fmt:1 --topic bp:1 --write boot.txt > kd.out 2> kd.err &
+"$SLUICE" kafka-dev --topic clicks:4 --topic tagged:3 --topic big:4 --topic alo:8 --topic fmt:1 --topic bp:1 --topic qf:4 --topic qfx:4 --topic qfx.commits:1 --write boot.txt > kd.out 2> kd.err &
 kd=$!
 trap 'kill -9 $kd 2> /dev/null || true' EXIT
 for _ in $(seq 100); do [ -s boot.txt ] && break; sleep 0.1; done
@@ -273,8 +276,9 @@ nodes:
   k: { use: kafka_sink, from: gen, config: { brokers: "$BS", topic: bp } }
 EOF
 st 0 bpp.out bpp.err "$SLUICE" run bp-produce.yaml
+# (workers: 2: the stall must be seen from the source's own worker)
 cat > bp.yaml << EOF
-settings: { channel_capacity: 2, batch_size: 64 }
+settings: { workers: 2, channel_capacity: 2, batch_size: 64 }
 nodes:
   src: { use: kafka_source, config: { brokers: "$BS", topic: bp, bounded: true } }
   sink:
@@ -289,4 +293,45 @@ grep -q "consumed=30000 .*in_order=1" bp-report.txt || fail "backpressure: $(cat
 # stalls at 5000 ... 25000 find the source ahead of the sink, held back
 holds=$(sed -nE 's/.*sources told to hold back ([0-9]+) times.*/\1/p' bp.err)
 [ "${holds:-0}" -ge 4 ] || { cat bp.err >&3; fail "backpressure: the source was held back ${holds:-0} times"; }
+
+# ---- 7. the producer's queue full: records kept, input paused, none lost
+cat > qref.yaml << EOF
+nodes:
+  gen: { use: generator, config: { count: 20000, seed: 7 } }
+  out: { use: file_sink, from: gen, config: { path: qref.txt } }
+EOF
+st 0 qr.out qr.err "$SLUICE" run qref.yaml
+sort qref.txt > qref.sorted
+for mode in at_least_once exactly_once; do
+  t=qf
+  [ $mode = exactly_once ] && t=qfx
+  cat > q-$mode.yaml << EOF
+settings: { checkpoints: { interval: 200ms, dir: ./ckpt-q-$mode } }
+nodes:
+  gen: { use: generator, config: { count: 20000, seed: 7 } }
+  k:
+    use: kafka_sink
+    from: gen
+    parallelism: 2
+    config:
+      brokers: "$BS"
+      topic: $t
+      delivery: $mode
+      commit_topic: qfx.commits
+      librdkafka: { queue.buffering.max.messages: 20, linger.ms: 1 }
+EOF
+  st 0 q.out "q-$mode.err" "$SLUICE" run "q-$mode.yaml"
+  full=$(sed -nE 's/^ *counter queue_full = ([0-9]+)$/\1/p' "q-$mode.err")
+  [ "${full:-0}" -gt 0 ] || { cat "q-$mode.err" >&3; fail "queue full ($mode): the queue never filled up"; }
+  cat > q-read.yaml << EOF
+nodes:
+  src: { use: kafka_source, config: { brokers: "$BS", topic: $t, bounded: true } }
+  out: { use: file_sink, from: src, config: { path: q-$mode.txt } }
+EOF
+  st 0 qrd.out qrd.err "$SLUICE" run q-read.yaml
+  sort "q-$mode.txt" > "q-$mode.sorted"
+  cmp -s qref.sorted "q-$mode.sorted" ||
+    fail "queue full ($mode): $(comm -23 qref.sorted "q-$mode.sorted" | wc -l) missing, $(($(wc -l < "q-$mode.sorted") - $(sort -u "q-$mode.sorted" | wc -l))) twice"
+  echo "  queue full ($mode): input held $full times, 20000 records once each"
+done
 echo "kafka_connector: ok"
