@@ -538,7 +538,7 @@ static const sl_config_key_t ksink_config[] = {
     {"commit_topic", SL_CONFIG_STRING, "",
      "exactly_once: topic of the commit records (default <transactional_id>.commits)"},
     {"checkpoint_timeout", SL_CONFIG_DURATION, "60s",
-     "how long a checkpoint waits for deliveries (and produce for queue room)"},
+     "how long a checkpoint waits for deliveries"},
 };
 
 const sl_operator_t kafka_sink_op = {

@@ -164,6 +164,9 @@ void kstash_free(kstash_t *s) {
 }
 
 int kstash_add(kstash_t *s, const char *topic, const sl_record_t *r, uintptr_t tag, int force) {
+  /* No lock per record: only the task's thread fills the stash, so an empty
+   * one seen here stays empty until this thread adds to it. */
+  if (!force && !atomic_load(&s->busy)) return 0;
   pthread_mutex_lock(&s->mu);
   if (!force && s->next == s->n) {
     pthread_mutex_unlock(&s->mu);

@@ -34,13 +34,7 @@ for _ in $(seq 100); do [ -s boot.txt ] && break; sleep 0.1; done
 BS=$(cat boot.txt)
 
 # ---- 1. a round trip
-cat > ref.yaml << EOF
-nodes:
-  gen: { use: generator, config: { count: 5000 } }
-  out: { use: file_sink, from: gen, config: { path: ref.txt } }
-EOF
-st 0 r.out r.err "$SLUICE" run ref.yaml
-sort ref.txt > ref.sorted
+generated ref 5000 7
 cat > produce.yaml << EOF
 nodes:
   gen: { use: generator, config: { count: 5000 } }
@@ -295,13 +289,7 @@ holds=$(sed -nE 's/.*sources told to hold back ([0-9]+) times.*/\1/p' bp.err)
 [ "${holds:-0}" -ge 4 ] || { cat bp.err >&3; fail "backpressure: the source was held back ${holds:-0} times"; }
 
 # ---- 7. the producer's queue full: records kept, input paused, none lost
-cat > qref.yaml << EOF
-nodes:
-  gen: { use: generator, config: { count: 20000, seed: 7 } }
-  out: { use: file_sink, from: gen, config: { path: qref.txt } }
-EOF
-st 0 qr.out qr.err "$SLUICE" run qref.yaml
-sort qref.txt > qref.sorted
+generated qref 20000 7
 for mode in at_least_once exactly_once; do
   t=qf
   [ $mode = exactly_once ] && t=qfx

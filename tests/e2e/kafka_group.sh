@@ -36,13 +36,7 @@ trap 'kill -9 $KD_PID $(jobs -p) 2> /dev/null || true' EXIT
 # START_TS): NAME.sorted holds them, NAME.yaml writes them to the topic at
 # 2500/s
 phase() {
-  cat > "$1-ref.yaml" << EOF
-nodes:
-  gen: { use: generator, config: { count: $2, seed: $3, start_ts: $4 } }
-  out: { use: file_sink, from: gen, config: { path: $1.txt } }
-EOF
-  st 0 "$1-ref.out" "$1-ref.err" "$SLUICE" run "$1-ref.yaml"
-  sort "$1.txt" > "$1.sorted"
+  generated "$@"
   cat > "$1.yaml" << EOF
 nodes:
   gen: { use: generator, config: { count: $2, rate: 2500, seed: $3, start_ts: $4 } }

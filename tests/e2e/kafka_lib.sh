@@ -21,15 +21,7 @@ kafka_dev_start() {
 }
 
 # reference: the generator's 30000 records, sorted, in ref.sorted.
-reference() {
-  cat > ref.yaml << YAML
-nodes:
-  gen: { use: generator, config: { count: 30000, seed: 5 } }
-  out: { use: file_sink, from: gen, config: { path: ref.txt } }
-YAML
-  st 0 r.out r.err "$SLUICE" run ref.yaml
-  sort ref.txt > ref.sorted
-}
+reference() { generated ref 30000 5; }
 
 # job NAME BROKERS [EXTRA CONFIG OF k]: topic NAME, transactional id sluice.NAME
 job() {

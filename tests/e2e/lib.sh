@@ -50,6 +50,18 @@ row() {
     { cat "$1" >&3; fail "$1: no summary row '$2 tasks=$3 in=$4 out=$5 skipped=$6 dead-lettered=$7'"; }
 }
 
+# generated NAME COUNT SEED [START_TS]: the generator's records, as file_sink
+# writes them, sorted, in NAME.sorted (the reference a test compares with).
+generated() {
+  cat > "$1-gen.yaml" << EOF
+nodes:
+  gen: { use: generator, config: { count: $2, seed: $3, start_ts: ${4:-1700000000000} } }
+  out: { use: file_sink, from: gen, config: { path: $1.txt } }
+EOF
+  st 0 "$1-gen.out" "$1-gen.err" "$SLUICE" run "$1-gen.yaml"
+  sort "$1.txt" > "$1.sorted"
+}
+
 # ---- Checkpoint tests: a keyed running count ("key,n" lines) written to out.txt.
 
 # check_output LABEL: sorted out.txt equals reference.txt (0 duplicates, 0
