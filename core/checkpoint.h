@@ -226,9 +226,15 @@ struct sl_keyed_state *sl_instance_keyed_state(sl_op_instance_t *inst);
 
 /**
  * Test hook: SLUICE_FAULT=phase:id (phase: barrier, snapshot, manifest,
- * rename, commit) kills the process with SIGKILL when checkpoint `id`
- * reaches that phase. Costs one load when unset.
+ * decided, rename, commit) kills the process with SIGKILL when checkpoint
+ * `id` reaches that phase. Costs one load when unset.
  */
 void sl_fault_point(const char *phase, uint64_t id);
+/**
+ * Test hook: true when SLUICE_FAULT names this phase and checkpoint (phase
+ * write-error: the checkpoint's writing fails as on a full disk, before any
+ * commit point; the job goes on).
+ */
+bool sl_fault_error(const char *phase, uint64_t id);
 
 #endif

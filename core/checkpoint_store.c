@@ -132,6 +132,11 @@ int sl_ckpt_write(sl_job_t *job, const char *root, uint64_t id, const char *kind
   /* Savepoints are full and portable: keyed state as a blob, any backend. */
   bool dirs_ok = strcmp(kind, "savepoint") != 0;
   sl_fs_remove_tree(dir); /* an attempt abandoned earlier with the same id */
+  if (sl_fault_error("write-error", id)) {
+    snprintf(err, errlen, "checkpoint %" PRIu64 ": cannot create %s: %s (SLUICE_FAULT)", id, dir,
+             strerror(ENOSPC));
+    goto out;
+  }
   if (mkdir(dir, 0755) != 0) {
     snprintf(err, errlen, "checkpoint %" PRIu64 ": cannot create %s: %s", id, dir, strerror(errno));
     goto out;

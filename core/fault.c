@@ -1,7 +1,9 @@
 /*
  * fault.c - test hook for the crash tests: SLUICE_FAULT=phase:id makes the
  * process kill itself with SIGKILL when checkpoint `id` reaches `phase`
- * (barrier, snapshot, manifest, rename, commit). Nothing else reads it.
+ * (barrier, snapshot, manifest, decided, rename, commit), or, for the phase
+ * write-error, makes the writing of checkpoint `id` fail as a full disk
+ * would. Nothing else reads it.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -32,4 +34,12 @@ void sl_fault_point(const char *phase, uint64_t id) {
   fprintf(stderr, "sluice: SLUICE_FAULT: killing the process at %s of checkpoint %llu\n", phase,
           (unsigned long long)id);
   kill(getpid(), SIGKILL);
+}
+
+bool sl_fault_error(const char *phase, uint64_t id) {
+  pthread_once(&g_once, fault_init);
+  if (!g_phase[0] || id != g_id || strcmp(phase, g_phase) != 0) return false;
+  fprintf(stderr, "sluice: SLUICE_FAULT: failing %s of checkpoint %llu\n", phase,
+          (unsigned long long)id);
+  return true;
 }

@@ -25,6 +25,12 @@
  * record and those after it go to the stash, and the task's input is
  * paused; the stash's thread queues them, in order, as room appears, and
  * reopens the input once it is empty.
+ *
+ * Exactly once: at a barrier the stash's gate closes (kstash_close_gate).
+ * Records after the barrier wait behind it, in memory, while the commit
+ * point commits the transaction that holds those before it; the commit
+ * opens the gate and they go into the next transaction. The input pauses
+ * only when they take more than commit_buffer_bytes.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -55,12 +61,14 @@ typedef struct ksink {
   kstash_t *stash;          /* records waiting for room in librdkafka's queue */
   _Atomic unsigned pauses;  /* why the input is paused: PAUSE_* bits */
   sl_counter_t *queue_full; /* times the queue was full and the input held */
+  sl_counter_t *commit_buffered;    /* records kept behind the gate while a commit ran */
+  sl_counter_t *commit_buffer_full; /* times records behind the gate filled commit_buffer_bytes */
+  size_t gate_max_bytes;    /* exactly_once: commit_buffer_bytes */
 } ksink_t;
 
-/* The two reasons this sink pauses its task's input; it reopens when both
- * are gone (each is lifted by a different thread). */
-#define PAUSE_TXN 1u  /* exactly_once: from the barrier to the commit point */
-#define PAUSE_ROOM 2u /* the stash holds records */
+/* Why this sink pauses its task's input (a bit each, so that another reason
+ * can join; the input reopens when none is left). */
+#define PAUSE_ROOM 1u /* the stash holds more than it should: a full queue, or a full gate */
 
 /* On the task's thread. The pause comes before the bit, so that whoever
  * clears the last bit resumes after it. */
@@ -216,6 +224,8 @@ static int ksink_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) 
   const char *delivery = sl_config_string(ctx, "delivery");
   k->ctx = ctx;
   k->queue_full = sl_counter(ctx, "queue_full");
+  k->commit_buffer_full = sl_counter(ctx, "commit_buffer_full");
+  k->commit_buffered = sl_counter(ctx, "commit_buffered");
   k->await_timeout_ms = sl_config_duration_ms(ctx, "checkpoint_timeout");
   int exactly_once = strcmp(delivery, "exactly_once") == 0;
   if (!exactly_once && strcmp(delivery, "at_least_once") != 0) {
@@ -231,6 +241,13 @@ static int ksink_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) 
   if (*field) k->topic_field = strdup(field);
   if (*header) k->topic_header = strdup(header);
   if (exactly_once) {
+    int64_t gate_max = sl_config_int(ctx, "commit_buffer_bytes");
+    if (gate_max < 0) {
+      snprintf(err, sizeof err, "config 'commit_buffer_bytes': expected 0 or more, got %" PRId64,
+               gate_max);
+      goto fail;
+    }
+    k->gate_max_bytes = (size_t)gate_max;
     if (open_transactional(ctx, k, topic, err, sizeof err) != 0) goto fail;
     *state = k;
     return SL_OK;
@@ -401,8 +418,15 @@ static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
     }
     sl_counter_add(k->queue_full, 1);
     rc = kstash_add(k->stash, topic, r, epoch, 1);
-  } else if (rc == 1) {
+  } else if (rc == KSTASH_ROOM) {
     input_hold(k, PAUSE_ROOM); /* (again: the stash may have emptied and resumed meanwhile) */
+  } else if (rc == KSTASH_GATED) {
+    sl_counter_add(k->commit_buffered, 1);
+    if (kstash_bytes(k->stash) > k->gate_max_bytes && !(atomic_load(&k->pauses) & PAUSE_ROOM)) {
+      /* a commit is taking long: hold the input until the stash has sent them */
+      sl_counter_add(k->commit_buffer_full, 1);
+      input_hold(k, PAUSE_ROOM);
+    }
   }
   if (rc < 0) {
     if (!k->txn) atomic_fetch_sub(&k->in_flight[epoch % EPOCHS], 1);
@@ -477,22 +501,27 @@ static int sink_await(void *arg, char *err, size_t errlen) {
 }
 
 /* exactly_once, on the checkpoint thread: the first task's call commits the
- * node's transaction (the others find it done); every call reopens its
- * task's input. */
+ * node's transaction (the others find it done); every call opens its
+ * task's gate, so that the records after the barrier go into the next
+ * transaction. A checkpoint abandoned before its commit point (commit = 0)
+ * leaves the transaction open: they join it, and the next checkpoint
+ * commits them all. After a failed commit the gate stays closed: the job
+ * is failing, and nothing more may join a transaction in doubt. */
 static int txn_commit_point(void *arg, uint64_t id, int commit, char *err, size_t errlen) {
   ksink_t *k = arg;
   int rc = commit ? ktxn_commit(k->txn, id, err, errlen) : 0;
-  input_release(k, PAUSE_TXN);
+  if (rc == 0) kstash_open_gate(k->stash);
   return rc;
 }
 
 static int ksink_snapshot(sl_ctx_t *ctx, void *state, uint64_t id) {
   ksink_t *k = state;
   if (k->txn) {
-    /* Nothing after the barrier may join the transaction: no input until
-     * the commit point (or the checkpoint's abandonment) reopens it. */
-    int rc = input_hold(k, PAUSE_TXN);
-    if (rc == 0) rc = sl_checkpoint_commit_point(ctx, txn_commit_point, k);
+    /* Nothing after the barrier may join the transaction: the records after
+     * it wait behind the gate until the commit point (or the checkpoint's
+     * abandonment) opens it. */
+    kstash_close_gate(k->stash);
+    int rc = sl_checkpoint_commit_point(ctx, txn_commit_point, k);
     if (rc != 0) sl_fail(ctx, "kafka_sink: checkpoint %" PRIu64 ": cannot register the commit", id);
     return rc;
   }
@@ -539,6 +568,9 @@ static const sl_config_key_t ksink_config[] = {
      "exactly_once: topic of the commit records (default <transactional_id>.commits)"},
     {"checkpoint_timeout", SL_CONFIG_DURATION, "60s",
      "how long a checkpoint waits for deliveries"},
+    {"commit_buffer_bytes", SL_CONFIG_INT, "16777216",
+     "exactly_once: bytes of records kept per task while a commit is under way, before the "
+     "input pauses"},
 };
 
 const sl_operator_t kafka_sink_op = {

@@ -1,12 +1,16 @@
 /*
- * kafka_sink_stash.c - records waiting for room in librdkafka's queue (see
- * kafka_sink_stash.h). The buffers grow to the largest backlog seen and are
- * reused: no allocation per record once warm.
+ * kafka_sink_stash.c - records waiting for room in librdkafka's queue, or
+ * behind an exactly-once commit's gate (see kafka_sink_stash.h).
  *
- * Locking: one mutex guards the stash. The task's thread appends under it;
- * the stash's thread sends under it, in order, so a record appended while
- * the stash is being emptied still goes after the ones before it. Sending
- * is rd_kafka_produceva, which does not block.
+ * Memory: the bytes of the records live in blocks that never move, so the
+ * stash's thread can send a record without holding the lock while the task
+ * adds more. The blocks are reused once the stash is empty: no allocation
+ * per record once warm.
+ *
+ * Locking: one mutex guards the entries and positions. The task's thread
+ * takes it to append one record (a copy); the stash's thread takes it to
+ * read the next entry and again to step past it, and sends in between,
+ * so a worker never waits for a send.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,41 +21,50 @@
 
 #include "kafka_sink_stash.h"
 
-#define RETRY_MS 5  /* a full queue is tried again this often */
-#define IDLE_MS 100 /* the thread's wait (or poll) with nothing stashed */
+#define RETRY_MS 5            /* a full queue is tried again this often */
+#define IDLE_MS 100           /* the thread's wait (or poll) with nothing to send */
+#define HANDOFF_MS 2          /* how long an opened gate's backlog is left to the task's thread */
+#define BLOCK_BYTES (1u << 20) /* record bytes are kept in blocks of this size (or one record's) */
 
-/* A record in the arena: offsets, not pointers (the arena moves as it grows). */
+/* A record: its bytes are in the blocks. */
 typedef struct ent {
-  size_t topic, key, value, hdrs; /* offsets; topic (size_t)-1: the sink's fixed topic */
+  const char *topic; /* NULL: the sink's fixed topic */
+  const char *key, *value;
   size_t key_len, value_len;
+  size_t hdrs;       /* index of its first header in hdrs[] */
   uint32_t hdr_count;
   int has_key;
   int64_t ts;
   uintptr_t tag;
 } ent_t;
 
-/* A header in the arena. */
-typedef struct hdr {
-  size_t name, name_len, value, value_len;
-} hdr_t;
+typedef struct block {
+  char *data;
+  size_t used, cap;
+} block_t;
 
 struct kstash {
   pthread_mutex_t mu;
-  pthread_cond_t cv; /* signalled when records are added, the stash empties, or stop */
+  pthread_cond_t cv; /* records added, the gate moved, a record sent, or stop */
   pthread_t thread;
   rd_kafka_t *poll_rk;
   kstash_send_fn send;
   kstash_drained_fn drained;
   void *arg;
   int stop;
-  _Atomic int busy;
-  char *arena;
-  size_t len, cap;
+  _Atomic int busy;      /* records held, or the gate closed */
+  _Atomic size_t bytes;  /* put into blocks since the stash was last empty */
+  int gated;
+  size_t gate;           /* with gated: entries before it may be sent */
+  int draining;          /* a thread is sending (the stash's, or the task's) */
+  int handoff;           /* the gate just opened: the task's thread may take the backlog */
+  block_t *blocks;
+  size_t block_n, cur;   /* blocks allocated; the one being filled */
   ent_t *ents;
   size_t n, next, ents_cap; /* ents[next..n) wait to be sent */
-  hdr_t *hdrs;
+  sl_header_t *hdrs;
   size_t hdr_n, hdr_cap;
-  sl_header_t *scratch; /* the headers of the record being sent */
+  sl_header_t *scratch;  /* the stash thread's copy of the headers being sent */
   size_t scratch_cap;
 };
 
@@ -66,35 +79,81 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
   return 0;
 }
 
-static size_t put(kstash_t *s, const void *data, size_t len) {
-  size_t at = s->len;
-  if (len) memcpy(s->arena + at, data, len);
-  s->len += len;
+/* Room for len bytes in one block; NULL when out of memory. Blocks after
+ * `cur` hold nothing that waits to be sent, so they may be resized. */
+static char *reserve(kstash_t *s, size_t len) {
+  if (s->block_n && s->blocks[s->cur].cap - s->blocks[s->cur].used >= len)
+    return s->blocks[s->cur].data + s->blocks[s->cur].used;
+  size_t i = s->block_n ? s->cur + 1 : 0;
+  if (i == s->block_n) {
+    block_t *b = realloc(s->blocks, (s->block_n + 1) * sizeof(*b));
+    if (!b) return NULL;
+    s->blocks = b;
+    s->blocks[s->block_n++] = (block_t){0};
+  }
+  block_t *b = &s->blocks[i];
+  if (b->cap < len) {
+    size_t cap = len > BLOCK_BYTES ? len : BLOCK_BYTES;
+    char *d = realloc(b->data, cap);
+    if (!d) return NULL;
+    b->data = d;
+    b->cap = cap;
+  }
+  b->used = 0;
+  s->cur = i;
+  return b->data;
+}
+
+static const char *put(kstash_t *s, const void *data, size_t len) {
+  char *at = s->blocks[s->cur].data + s->blocks[s->cur].used;
+  if (len) memcpy(at, data, len);
+  s->blocks[s->cur].used += len;
   return at;
 }
 
-/* Sends what it can, in order; on the stash's thread, with the lock held. */
-static void drain_locked(kstash_t *s) {
-  while (s->next < s->n) {
-    const ent_t *e = &s->ents[s->next];
-    if (grow((void **)&s->scratch, &s->scratch_cap, e->hdr_count, sizeof(sl_header_t)) != 0)
-      return; /* tried again at the next turn */
-    for (uint32_t i = 0; i < e->hdr_count; i++) {
-      const hdr_t *h = &s->hdrs[e->hdrs + i];
-      s->scratch[i] = (sl_header_t){s->arena + h->name, h->name_len, s->arena + h->value,
-                                    h->value_len};
+/* Everything sent: reuse the buffers. Lock held. */
+static void reset_locked(kstash_t *s) {
+  s->n = s->next = s->hdr_n = s->gate = 0;
+  s->cur = 0;
+  for (size_t i = 0; i < s->block_n; i++) s->blocks[i].used = 0;
+  atomic_store(&s->bytes, 0);
+}
+
+static size_t send_limit(const kstash_t *s) { return s->gated ? s->gate : s->n; }
+
+/* Sends what it may, in order, unless another thread is at it; lock held
+ * on entry and exit (released around each send). 1 when the queue was
+ * full. */
+static int drain_locked(kstash_t *s) {
+  if (s->draining) return 0;
+  s->draining = 1;
+  int full = 0;
+  while (!s->stop && s->next < send_limit(s)) {
+    ent_t e = s->ents[s->next]; /* (ents may move while unlocked; the bytes do not) */
+    if (grow((void **)&s->scratch, &s->scratch_cap, e.hdr_count, sizeof(sl_header_t)) != 0)
+      return 1; /* tried again at the next turn */
+    if (e.hdr_count) memcpy(s->scratch, s->hdrs + e.hdrs, e.hdr_count * sizeof(sl_header_t));
+    sl_record_t r = {.key = e.has_key ? e.key : NULL, .key_len = e.key_len, .value = e.value,
+                     .value_len = e.value_len, .ts = e.ts, .headers = s->scratch,
+                     .header_count = e.hdr_count};
+    pthread_mutex_unlock(&s->mu);
+    int rc = s->send(s->arg, e.topic, &r, e.tag);
+    pthread_mutex_lock(&s->mu);
+    if (rc == 1) { /* still full */
+      full = 1;
+      break;
     }
-    sl_record_t r = {.key = e->has_key ? s->arena + e->key : NULL, .key_len = e->key_len,
-                     .value = s->arena + e->value, .value_len = e->value_len, .ts = e->ts,
-                     .headers = s->scratch, .header_count = e->hdr_count};
-    const char *topic = e->topic == (size_t)-1 ? NULL : s->arena + e->topic;
-    if (s->send(s->arg, topic, &r, e->tag) == 1) return; /* still full */
-    s->next++;
+    s->next++;             /* (-1: the callee reported it; the record is dropped) */
+    if (s->gated && s->next == s->gate) pthread_cond_broadcast(&s->cv);
   }
-  s->n = s->next = s->len = s->hdr_n = 0;
-  atomic_store(&s->busy, 0);
-  pthread_cond_broadcast(&s->cv);
-  s->drained(s->arg);
+  s->draining = 0;
+  if (s->next == s->n && s->n) {
+    reset_locked(s);
+    pthread_cond_broadcast(&s->cv);
+    if (!s->gated) atomic_store(&s->busy, 0);
+    s->drained(s->arg); /* (nothing waits for room, gate or not) */
+  }
+  return full;
 }
 
 static void deadline_in(struct timespec *ts, int64_t ms) {
@@ -111,14 +170,23 @@ static void *stash_main(void *arg) {
   kstash_t *s = arg;
   pthread_mutex_lock(&s->mu);
   while (!s->stop) {
-    drain_locked(s);
-    int wait_ms = s->next < s->n ? RETRY_MS : IDLE_MS;
+    int wait_ms = IDLE_MS;
+    if (s->handoff) {
+      /* The gate just opened: the task's thread, at its next record, sends
+       * the backlog itself (one thread producing, no copy handed across).
+       * Take it over only if that thread stays idle. */
+      s->handoff = 0;
+      wait_ms = HANDOFF_MS;
+    } else if (drain_locked(s)) {
+      wait_ms = RETRY_MS;
+    }
+    if (s->stop) break;
     if (s->poll_rk) {
       /* delivery reports make room; rd_kafka_poll returns once it served some */
       pthread_mutex_unlock(&s->mu);
       rd_kafka_poll(s->poll_rk, wait_ms);
       pthread_mutex_lock(&s->mu);
-    } else if (!s->stop) {
+    } else {
       struct timespec ts;
       deadline_in(&ts, wait_ms);
       pthread_cond_timedwait(&s->cv, &s->mu, &ts);
@@ -156,60 +224,100 @@ void kstash_free(kstash_t *s) {
   pthread_join(s->thread, NULL);
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
-  free(s->arena);
+  for (size_t i = 0; i < s->block_n; i++) free(s->blocks[i].data);
+  free(s->blocks);
   free(s->ents);
   free(s->hdrs);
   free(s->scratch);
   free(s);
 }
 
+/* A copy of one field in the blocks; NULL when out of memory. */
+static const char *keep(kstash_t *s, const void *data, size_t len) {
+  return reserve(s, len) ? put(s, data, len) : NULL;
+}
+
 int kstash_add(kstash_t *s, const char *topic, const sl_record_t *r, uintptr_t tag, int force) {
-  /* No lock per record: only the task's thread fills the stash, so an empty
-   * one seen here stays empty until this thread adds to it. */
-  if (!force && !atomic_load(&s->busy)) return 0;
+  /* No lock per record while the stash is empty and open: only the task's
+   * thread fills the stash or closes its gate, so a stash seen idle here
+   * stays idle until this thread changes that. */
+  if (!force && !atomic_load(&s->busy)) return KSTASH_EMPTY;
   pthread_mutex_lock(&s->mu);
-  if (!force && s->next == s->n) {
-    pthread_mutex_unlock(&s->mu);
-    return 0;
+  if (!force && !s->gated && s->next < s->n && !s->draining) {
+    /* a backlog the gate let go: send it from here, then this record */
+    s->handoff = 0;
+    drain_locked(s);
   }
-  size_t tl = topic ? strlen(topic) + 1 : 0, bytes = tl + r->key_len + r->value_len;
-  for (uint32_t i = 0; i < r->header_count; i++)
-    bytes += r->headers[i].name_len + r->headers[i].value_len;
-  if (grow((void **)&s->arena, &s->cap, s->len + bytes, 1) != 0 ||
-      grow((void **)&s->ents, &s->ents_cap, s->n + 1, sizeof(ent_t)) != 0 ||
-      grow((void **)&s->hdrs, &s->hdr_cap, s->hdr_n + r->header_count, sizeof(hdr_t)) != 0) {
+  if (!force && !s->gated && s->next == s->n) {
+    pthread_mutex_unlock(&s->mu);
+    return KSTASH_EMPTY;
+  }
+  size_t bytes = r->key_len + r->value_len + (topic ? strlen(topic) + 1 : 0);
+  ent_t e = {.has_key = r->key != NULL, .key_len = r->key_len, .value_len = r->value_len,
+             .hdr_count = r->header_count, .hdrs = s->hdr_n, .ts = r->ts, .tag = tag};
+  int ok = grow((void **)&s->ents, &s->ents_cap, s->n + 1, sizeof(ent_t)) == 0 &&
+           grow((void **)&s->hdrs, &s->hdr_cap, s->hdr_n + r->header_count,
+                sizeof(sl_header_t)) == 0 &&
+           (!topic || (e.topic = keep(s, topic, strlen(topic) + 1))) &&
+           (e.key = keep(s, r->key, r->key_len)) && (e.value = keep(s, r->value, r->value_len));
+  for (uint32_t i = 0; ok && i < r->header_count; i++) {
+    const sl_header_t *h = &r->headers[i];
+    sl_header_t *c = &s->hdrs[s->hdr_n + i];
+    c->name_len = h->name_len;
+    c->value_len = h->value_len;
+    ok = (c->name = keep(s, h->name, h->name_len)) && (c->value = keep(s, h->value, h->value_len));
+    bytes += h->name_len + h->value_len;
+  }
+  if (!ok) { /* (the bytes already copied stay unused until the next reset) */
     pthread_mutex_unlock(&s->mu);
     return SL_ENOMEM;
   }
-  ent_t *e = &s->ents[s->n++];
-  *e = (ent_t){.topic = topic ? put(s, topic, tl) : (size_t)-1, .has_key = r->key != NULL,
-               .key_len = r->key_len, .value_len = r->value_len, .hdr_count = r->header_count,
-               .hdrs = s->hdr_n, .ts = r->ts, .tag = tag};
-  e->key = put(s, r->key, r->key_len);
-  e->value = put(s, r->value, r->value_len);
-  for (uint32_t i = 0; i < r->header_count; i++) {
-    hdr_t *h = &s->hdrs[s->hdr_n++];
-    h->name_len = r->headers[i].name_len;
-    h->name = put(s, r->headers[i].name, h->name_len);
-    h->value_len = r->headers[i].value_len;
-    h->value = put(s, r->headers[i].value, h->value_len);
-  }
+  s->hdr_n += r->header_count;
+  s->ents[s->n++] = e;
+  atomic_fetch_add(&s->bytes, bytes);
   atomic_store(&s->busy, 1);
-  pthread_cond_broadcast(&s->cv);
+  int gated = s->gated;
+  if (!gated) pthread_cond_broadcast(&s->cv); /* (behind the gate, nothing to send yet) */
   pthread_mutex_unlock(&s->mu);
-  return 1;
+  return gated ? KSTASH_GATED : KSTASH_ROOM;
 }
 
 int kstash_busy(kstash_t *s) { return atomic_load(&s->busy); }
 
-int kstash_wait_empty(kstash_t *s, int64_t timeout_ms) {
+size_t kstash_bytes(kstash_t *s) { return atomic_load(&s->bytes); }
+
+void kstash_close_gate(kstash_t *s) {
+  pthread_mutex_lock(&s->mu);
+  s->gated = 1;
+  s->gate = s->n;
+  atomic_store(&s->busy, 1);
+  pthread_mutex_unlock(&s->mu);
+}
+
+int kstash_wait_gate(kstash_t *s, int64_t timeout_ms) {
   struct timespec ts;
   deadline_in(&ts, timeout_ms);
   int rc = 0;
   pthread_mutex_lock(&s->mu);
-  while (s->next < s->n && rc == 0)
+  pthread_cond_broadcast(&s->cv); /* (the stash's thread sends them) */
+  while (s->next < send_limit(s) && rc == 0)
     if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT) rc = -1;
-  if (s->next == s->n) rc = 0;
+  if (s->next >= send_limit(s)) rc = 0;
   pthread_mutex_unlock(&s->mu);
   return rc;
+}
+
+void kstash_open_gate(kstash_t *s) {
+  pthread_mutex_lock(&s->mu);
+  s->gated = 0;
+  s->gate = 0;
+  if (s->next == s->n) {
+    reset_locked(s);
+    atomic_store(&s->busy, 0);
+    s->drained(s->arg);
+  } else {
+    s->handoff = 1;
+  }
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
 }

@@ -11,13 +11,12 @@
  * that finds N written but unmarked asks ktxn_resolve, which reads what
  * Kafka committed.
  *
- * One transaction at a time, shared by all the node's tasks: every task
- * pauses its input at the barrier (sl_input_pause) until the commit, so a
- * transaction never holds records from after its barrier, and the commit of
- * a checkpoint is one Kafka commit, atomic across tasks (per-task
- * transactions could not be: a crash between two of them would leave one
- * committed and one aborted). The cost is the pause: from the barrier to
- * the end of the commit, the sink takes no input (docs/kafka.md).
+ * One transaction at a time, shared by all the node's tasks: at the
+ * barrier each task closes its stash's gate (kafka_sink_stash.h), so the
+ * records after it wait in memory until the commit, and a transaction never
+ * holds records from after its barrier; the commit of a checkpoint is one
+ * Kafka commit, atomic across tasks (per-task transactions could not be: a
+ * crash between two of them would leave one committed and one aborted).
  *
  * The record of what committed: inside each transaction, just before the
  * commit, one message to the commit topic (key: the transactional id;
@@ -338,10 +337,10 @@ void ktxn_untrack_stash(ktxn_t *t, kstash_t *stash) {
   pthread_mutex_unlock(&t->mu);
 }
 
-/* Every task's records from before the barrier are queued: the tasks' input
- * is paused from their snapshot to their commit point, so what the stashes
- * hold now belongs to this transaction. Waited for without the lock (the
- * delivery reports that make room take it). */
+/* Every task's records from before the barrier are queued: those in front
+ * of each stash's gate (closed at the task's snapshot) belong to this
+ * transaction. Waited for without the lock (the delivery reports that make
+ * room take it). */
 static int stashes_sent(ktxn_t *t) {
   pthread_mutex_lock(&t->mu);
   size_t n = t->stash_count;
@@ -351,7 +350,7 @@ static int stashes_sent(ktxn_t *t) {
   pthread_mutex_unlock(&t->mu);
   if (!list) return -1;
   int rc = 0;
-  for (size_t i = 0; i < n && rc == 0; i++) rc = kstash_wait_empty(list[i], COMMIT_TIMEOUT_MS);
+  for (size_t i = 0; i < n && rc == 0; i++) rc = kstash_wait_gate(list[i], COMMIT_TIMEOUT_MS);
   if (list != local) free(list);
   return rc;
 }

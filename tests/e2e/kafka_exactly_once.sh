@@ -8,10 +8,14 @@
 # The verifying consumer (tests/tools/kafka_verify.c) prints what a
 # read_committed reader of the topic sees; it must be the generator's
 # records, each exactly once:
-#  1. a clean run;
+#  1. a clean run, in which records arriving during commits wait behind the
+#     sink's gate (counter commit_buffered); and one whose gate may hold
+#     only 2000 bytes, so that the input pauses (counter commit_buffer_full);
 #  2. SIGKILL at random moments, the job run again until it completes
 #     (SLUICE_KAFKA_EO_TRIALS trials, default 4);
-#  3. killed at checkpoint 3 before its transaction committed
+#  3. checkpoint 3 fails to write (SLUICE_FAULT=write-error:3): the job goes
+#     on, and the records of its transaction commit with checkpoint 4;
+#     killed at checkpoint 3 before its transaction committed
 #     (SLUICE_FAULT=manifest:3): the restart hears from Kafka that it did not
 #     take effect; and after (decided:3): that it did;
 #  4. bad configurations: a transaction timeout shorter than two checkpoint
@@ -29,7 +33,7 @@ TRIALS=${SLUICE_KAFKA_EO_TRIALS:-4}
 
 source "$(dirname "$0")/kafka_lib.sh"
 # shellcheck disable=SC2046
-kafka_dev_start clean f1 f2 $(seq -f 'trial%g' 1 "$TRIALS")
+kafka_dev_start clean small wfail f1 f2 $(seq -f 'trial%g' 1 "$TRIALS")
 reference
 
 # trials BROKERS PREFIX: random kills, then verification.
@@ -79,9 +83,32 @@ st 0 clean.out clean.err "$SLUICE" run clean.yaml
 row clean.err k 2 30000 0 0 0
 verify clean
 echo "  $(cat clean.verify)"
+# counter NAME FILE: the value of the sink's counter in the run summary
+counter() { sed -n "s/^ *counter $1 = //p" "$2" | tail -1; }
+buffered=$(counter commit_buffered clean.err)
+[ "${buffered:-0}" -gt 0 ] || { cat clean.err >&3; fail "clean: no record waited behind the gate during a commit"; }
+echo "  $buffered records waited behind the gate during commits"
+
+echo "kafka_exactly_once: a commit buffer of 2000 bytes"
+job small "$BS" "commit_buffer_bytes: 2000"
+st 0 small.out small.err "$SLUICE" run small.yaml
+row small.err k 2 30000 0 0 0
+verify small
+full=$(counter commit_buffer_full small.err)
+[ "${full:-0}" -gt 0 ] || { cat small.err >&3; fail "small: the input never paused for a full commit buffer"; }
+echo "  $(cat small.verify); the buffer filled $full times"
 
 echo "kafka_exactly_once: SIGKILL at random moments ($TRIALS trials)"
 trials "$BS" trial
+
+echo "kafka_exactly_once: checkpoint 3 fails to write"
+job wfail "$BS"
+SLUICE_FAULT=write-error:3 st 0 wfail.out wfail.err "$SLUICE" run -l debug wfail.yaml
+grep -q "checkpoint 3: cannot create .*No space left on device (SLUICE_FAULT); the job goes on" wfail.err ||
+  { cat wfail.err >&3; fail "wfail: checkpoint 3 did not fail as injected"; }
+grep -q "checkpoint 4 complete" wfail.err || { cat wfail.err >&3; fail "wfail: no checkpoint after the failed one"; }
+verify wfail
+echo "  $(cat wfail.verify)"
 
 echo "kafka_exactly_once: killed around the commit of checkpoint 3"
 # killed_at NAME FAULT EXPECTED-LOG: killed at FAULT, run again, the restart
@@ -115,6 +142,10 @@ cat >> two.yaml << YAML
 YAML
 st 1 b2.out b2.err "$SLUICE" run two.yaml
 grep -qE "node '(k|k2)' already writes exactly once in this job" b2.err || { cat b2.err >&3; fail "two nodes: no clear error"; }
+job badbuf "$BS" "commit_buffer_bytes: -5"
+st 1 b5.out b5.err "$SLUICE" run badbuf.yaml
+grep -q "config 'commit_buffer_bytes': expected 0 or more, got -5" b5.err ||
+  { cat b5.err >&3; fail "negative commit buffer: no clear error"; }
 sed '/checkpoints:/d' clean.yaml > nockpt.yaml
 st 1 b3.out b3.err "$SLUICE" run nockpt.yaml
 grep -q "delivery: exactly_once needs checkpoints" b3.err || { cat b3.err >&3; fail "no checkpoints: no clear error"; }
