@@ -5,6 +5,7 @@
 #   bare            bench_kafka_bare: consume topic `in`, uppercase each value,
 #                   produce it to a topic (bench/bench_kafka_bare.c)
 #   bare, txn 1 s   the same with a transactional producer committing every 1 s
+#   bare, txn 100 ms     committing every 100 ms
 #   at_least_once   kafka_source -> good.so:upper (the same map, in C) ->
 #                   kafka_sink, checkpoints every 1 s
 #   exactly_once 1 s     the same with delivery: exactly_once, checkpoints every 1 s
@@ -29,7 +30,7 @@ GOOD="$(cd "$BUILD" && pwd)/tests/testplugins/good.so"
   { echo "build $BUILD first (sluice, bench_kafka_bare, the test plugins)" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/sluice-bench-kafka.XXXXXX)
 topics="--topic in:$PARTS"
-for i in $(seq 1 $((REPS * 5))); do topics="$topics --topic out$i:$PARTS --topic sluice.out$i.commits:1"; done
+for i in $(seq 1 $((REPS * 6))); do topics="$topics --topic out$i:$PARTS --topic sluice.out$i.commits:1"; done
 # shellcheck disable=SC2086
 "$SLUICE" kafka-dev $topics --write "$WORK/boot" > /dev/null 2> "$WORK/kd.err" &
 KD=$!
@@ -84,8 +85,9 @@ bare() { secs_of "$BARE" "$BS" in "$(next_topic)" "$RECORDS" "$@"; }
 
 # The cases run in rounds, one run of each per round, so that a slow
 # moment of the machine hits every case alike; each keeps its best run.
-names=("bare" "bare, txn every 1 s" "at_least_once" "exactly_once, 1 s" "exactly_once, 100 ms")
-cmds=("bare" "bare 1000" "sluice_job at_least_once 1s" "sluice_job exactly_once 1s"
+names=("bare" "bare, txn every 1 s" "bare, txn every 100 ms" "at_least_once"
+       "exactly_once, 1 s" "exactly_once, 100 ms")
+cmds=("bare" "bare 1000" "bare 100" "sluice_job at_least_once 1s" "sluice_job exactly_once 1s"
       "sluice_job exactly_once 100ms")
 declare -a bestv
 for _ in $(seq "$REPS"); do
