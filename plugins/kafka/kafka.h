@@ -65,6 +65,10 @@ void ktxn_release(ktxn_t *t);
 rd_kafka_t *ktxn_handle(ktxn_t *t);
 /* 1 with a message when a delivery failed or the producer is fenced. */
 int ktxn_failed(ktxn_t *t, char *err, size_t errlen);
+/* A record of the transaction could not be queued: it must not commit. */
+void ktxn_mark_failed(ktxn_t *t, const char *why);
+/* A commit failed: the transaction is in doubt until the job restarts. */
+int ktxn_in_doubt(ktxn_t *t);
 /* Commit point of checkpoint id (the checkpoint thread): flush, write the
  * marker, commit, begin the next transaction. Once per id. 0 or -1. */
 int ktxn_commit(ktxn_t *t, uint64_t id, char *err, size_t errlen);

@@ -84,6 +84,15 @@ static void input_release(ksink_t *k, unsigned why) {
   if ((before & why) && !(before & ~why)) sl_input_resume(k->ctx);
 }
 
+/* On the task's thread: hold the input while the stash holds records. The
+ * stash may have emptied (and said so) between the add and the pause, so
+ * look again once the bit is set: whoever empties it later sees the bit. */
+static int input_hold_for_room(ksink_t *k) {
+  int rc = input_hold(k, PAUSE_ROOM);
+  if (rc == 0 && kstash_empty(k->stash)) input_release(k, PAUSE_ROOM);
+  return rc;
+}
+
 typedef struct await_arg {
   ksink_t *k;
   uint64_t epoch; /* wait for this epoch and the earlier ones */
@@ -166,10 +175,11 @@ static int check_txn_timeout(sl_ctx_t *ctx, char *err, size_t errlen) {
   int64_t interval = sl_checkpoint_interval_ms(ctx);
   const char *v = kafka_conf_value(ctx, "transaction.timeout.ms");
   int64_t timeout = v ? strtoll(v, NULL, 10) : 60000; /* librdkafka's default */
-  if (timeout < 2 * interval) {
+  if (timeout < 3 * interval) {
     snprintf(err, errlen, "librdkafka.transaction.timeout.ms (%" PRId64 " ms) must be at least "
-             "twice the checkpoint interval (%" PRId64 " ms): a transaction stays open from one "
-             "checkpoint to the next", timeout, interval);
+             "three times the checkpoint interval (%" PRId64 " ms): a transaction stays open from "
+             "one checkpoint to the next, and past a checkpoint that fails to the one after",
+             timeout, interval);
     return -1;
   }
   return 0;
@@ -377,7 +387,9 @@ static int stash_send(void *arg, const char *topic, const sl_record_t *r, uintpt
   ksink_t *k = arg;
   char err[300];
   int rc = send_msg(k, topic, r, epoch, err, sizeof err);
-  if (rc < 0) {
+  if (rc < 0 && k->txn) {
+    ktxn_mark_failed(k->txn, err); /* the transaction must not commit without it */
+  } else if (rc < 0) {
     pthread_mutex_lock(&k->err_mu);
     if (!atomic_load(&k->failed)) snprintf(k->first_error, sizeof k->first_error, "%s", err);
     atomic_store(&k->failed, 1);
@@ -411,7 +423,7 @@ static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
     if (rc == 0) return 0;
     /* the queue is full: hold the input, keep the record (paused first, so
      * that the stash's thread, emptying it, resumes after) */
-    if (input_hold(k, PAUSE_ROOM) != 0) {
+    if (input_hold(k, PAUSE_ROOM) != 0) { /* (the stash is about to hold it: no look needed) */
       if (!k->txn) atomic_fetch_sub(&k->in_flight[epoch % EPOCHS], 1);
       sl_fail(ctx, "kafka_sink: cannot pause the input while the producer's queue is full");
       return SL_EIO;
@@ -419,13 +431,13 @@ static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
     sl_counter_add(k->queue_full, 1);
     rc = kstash_add(k->stash, topic, r, epoch, 1);
   } else if (rc == KSTASH_ROOM) {
-    input_hold(k, PAUSE_ROOM); /* (again: the stash may have emptied and resumed meanwhile) */
+    if (!(atomic_load(&k->pauses) & PAUSE_ROOM)) input_hold_for_room(k);
   } else if (rc == KSTASH_GATED) {
     sl_counter_add(k->commit_buffered, 1);
     if (kstash_bytes(k->stash) > k->gate_max_bytes && !(atomic_load(&k->pauses) & PAUSE_ROOM)) {
       /* a commit is taking long: hold the input until the stash has sent them */
       sl_counter_add(k->commit_buffer_full, 1);
-      input_hold(k, PAUSE_ROOM);
+      input_hold_for_room(k);
     }
   }
   if (rc < 0) {
@@ -505,12 +517,13 @@ static int sink_await(void *arg, char *err, size_t errlen) {
  * task's gate, so that the records after the barrier go into the next
  * transaction. A checkpoint abandoned before its commit point (commit = 0)
  * leaves the transaction open: they join it, and the next checkpoint
- * commits them all. After a failed commit the gate stays closed: the job
+ * commits them all. After a failed commit (this task's, or another's: the
+ * host then calls the rest with commit = 0) the gates stay closed: the job
  * is failing, and nothing more may join a transaction in doubt. */
 static int txn_commit_point(void *arg, uint64_t id, int commit, char *err, size_t errlen) {
   ksink_t *k = arg;
   int rc = commit ? ktxn_commit(k->txn, id, err, errlen) : 0;
-  if (rc == 0) kstash_open_gate(k->stash);
+  if (rc == 0 && !ktxn_in_doubt(k->txn)) kstash_open_gate(k->stash);
   return rc;
 }
 

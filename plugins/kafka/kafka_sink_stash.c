@@ -8,9 +8,11 @@
  * per record once warm.
  *
  * Locking: one mutex guards the entries and positions. The task's thread
- * takes it to append one record (a copy); the stash's thread takes it to
- * read the next entry and again to step past it, and sends in between,
- * so a worker never waits for a send.
+ * takes it to append one record (a copy). Whoever sends (the stash's
+ * thread, or the task's thread taking back the backlog of an opened gate;
+ * the `draining` flag lets one at a time) takes it to read the next entry
+ * and again to step past it, and sends in between, so no thread waits for
+ * another's send.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -57,14 +59,16 @@ struct kstash {
   int gated;
   size_t gate;           /* with gated: entries before it may be sent */
   int draining;          /* a thread is sending (the stash's, or the task's) */
-  int handoff;           /* the gate just opened: the task's thread may take the backlog */
+  int handoff;           /* the gate just opened: the stash's thread waits before sending */
+  int released;          /* what the stash holds came through an opened gate: the task's
+                          * thread may send it itself (a full queue's backlog it may not) */
   block_t *blocks;
   size_t block_n, cur;   /* blocks allocated; the one being filled */
   ent_t *ents;
   size_t n, next, ents_cap; /* ents[next..n) wait to be sent */
   sl_header_t *hdrs;
   size_t hdr_n, hdr_cap;
-  sl_header_t *scratch;  /* the stash thread's copy of the headers being sent */
+  sl_header_t *scratch;  /* the sender's copy of the headers being sent */
   size_t scratch_cap;
 };
 
@@ -92,7 +96,7 @@ static char *reserve(kstash_t *s, size_t len) {
     s->blocks[s->block_n++] = (block_t){0};
   }
   block_t *b = &s->blocks[i];
-  if (b->cap < len) {
+  if (!b->data || b->cap < len) { /* (a first reservation of 0 bytes needs a block too) */
     size_t cap = len > BLOCK_BYTES ? len : BLOCK_BYTES;
     char *d = realloc(b->data, cap);
     if (!d) return NULL;
@@ -115,6 +119,7 @@ static const char *put(kstash_t *s, const void *data, size_t len) {
 static void reset_locked(kstash_t *s) {
   s->n = s->next = s->hdr_n = s->gate = 0;
   s->cur = 0;
+  s->released = 0;
   for (size_t i = 0; i < s->block_n; i++) s->blocks[i].used = 0;
   atomic_store(&s->bytes, 0);
 }
@@ -130,8 +135,10 @@ static int drain_locked(kstash_t *s) {
   int full = 0;
   while (!s->stop && s->next < send_limit(s)) {
     ent_t e = s->ents[s->next]; /* (ents may move while unlocked; the bytes do not) */
-    if (grow((void **)&s->scratch, &s->scratch_cap, e.hdr_count, sizeof(sl_header_t)) != 0)
-      return 1; /* tried again at the next turn */
+    if (grow((void **)&s->scratch, &s->scratch_cap, e.hdr_count, sizeof(sl_header_t)) != 0) {
+      full = 1; /* out of memory: tried again at the next turn */
+      break;
+    }
     if (e.hdr_count) memcpy(s->scratch, s->hdrs + e.hdrs, e.hdr_count * sizeof(sl_header_t));
     sl_record_t r = {.key = e.has_key ? e.key : NULL, .key_len = e.key_len, .value = e.value,
                      .value_len = e.value_len, .ts = e.ts, .headers = s->scratch,
@@ -179,6 +186,11 @@ static void *stash_main(void *arg) {
       wait_ms = HANDOFF_MS;
     } else if (drain_locked(s)) {
       wait_ms = RETRY_MS;
+    } else if (s->next == s->n) {
+      /* Idle and empty: say so again. A task that paused its input just as
+       * the stash emptied (its pause and the last send crossed) resumes
+       * here at the latest; the sink also checks right after pausing. */
+      s->drained(s->arg);
     }
     if (s->stop) break;
     if (s->poll_rk) {
@@ -243,10 +255,10 @@ int kstash_add(kstash_t *s, const char *topic, const sl_record_t *r, uintptr_t t
    * stays idle until this thread changes that. */
   if (!force && !atomic_load(&s->busy)) return KSTASH_EMPTY;
   pthread_mutex_lock(&s->mu);
-  if (!force && !s->gated && s->next < s->n && !s->draining) {
+  if (!force && !s->gated && s->released && s->next < s->n && !s->draining) {
     /* a backlog the gate let go: send it from here, then this record */
     s->handoff = 0;
-    drain_locked(s);
+    if (drain_locked(s)) s->released = 0; /* the queue is full: the stash's thread retries */
   }
   if (!force && !s->gated && s->next == s->n) {
     pthread_mutex_unlock(&s->mu);
@@ -284,6 +296,13 @@ int kstash_add(kstash_t *s, const char *topic, const sl_record_t *r, uintptr_t t
 
 int kstash_busy(kstash_t *s) { return atomic_load(&s->busy); }
 
+int kstash_empty(kstash_t *s) {
+  pthread_mutex_lock(&s->mu);
+  int empty = s->next == s->n;
+  pthread_mutex_unlock(&s->mu);
+  return empty;
+}
+
 size_t kstash_bytes(kstash_t *s) { return atomic_load(&s->bytes); }
 
 void kstash_close_gate(kstash_t *s) {
@@ -317,6 +336,7 @@ void kstash_open_gate(kstash_t *s) {
     s->drained(s->arg);
   } else {
     s->handoff = 1;
+    s->released = 1;
   }
   pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);

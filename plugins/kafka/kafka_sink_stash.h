@@ -26,9 +26,13 @@ typedef struct kstash kstash_t;
 
 /* Queues one record: 0 queued, 1 the queue is full (tried again later), -1
  * failed for good (the callee reports it; the record is dropped). On the
- * stash's thread, without the stash's lock. */
+ * stash's thread, or on the task's thread inside kstash_add; one call at a
+ * time, without the stash's lock. */
 typedef int (*kstash_send_fn)(void *arg, const char *topic, const sl_record_t *r, uintptr_t tag);
-/* The stash has sent everything (on the stash's thread). */
+/* The stash has nothing left to send: on whichever thread emptied it (the
+ * stash's, the task's in kstash_add, the one opening the gate), with the
+ * stash's lock held; called again from time to time while it stays empty.
+ * It must not call back into the stash. */
 typedef void (*kstash_drained_fn)(void *arg);
 
 /* What kstash_add did. */
@@ -54,6 +58,8 @@ void kstash_free(kstash_t *s);
 int kstash_add(kstash_t *s, const char *topic, const sl_record_t *r, uintptr_t tag, int force);
 /* Does the stash hold records, or is its gate closed? (any thread) */
 int kstash_busy(kstash_t *s);
+/* Does it hold no record? (any thread; takes the lock) */
+int kstash_empty(kstash_t *s);
 /* Bytes the stash's buffers hold since it was last empty (any thread). */
 size_t kstash_bytes(kstash_t *s);
 /* Closes the gate behind what the stash holds now: the thread sends those

@@ -63,6 +63,7 @@ struct ktxn {
   range_t *ranges;
   size_t range_count;
   _Atomic int failed;        /* a delivery failed in the current transaction */
+  _Atomic int in_doubt;      /* a commit failed: nothing more may join */
   char first_error[512];
   pthread_t poller;
   int poller_started;
@@ -95,6 +96,19 @@ static range_t *range_of(ktxn_t *t, const char *topic, int32_t partition) {
   return r;
 }
 
+static void mark_failed_locked(ktxn_t *t, const char *why) {
+  if (!atomic_load(&t->failed)) snprintf(t->first_error, sizeof t->first_error, "%s", why);
+  atomic_store(&t->failed, 1);
+}
+
+void ktxn_mark_failed(ktxn_t *t, const char *why) {
+  pthread_mutex_lock(&t->mu);
+  mark_failed_locked(t, why);
+  pthread_mutex_unlock(&t->mu);
+}
+
+int ktxn_in_doubt(ktxn_t *t) { return atomic_load(&t->in_doubt); }
+
 /* A delivery report, on the poller thread (or on the checkpoint thread while
  * librdkafka flushes inside commit_transaction): hence the mutex. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -103,11 +117,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
   const char *topic = rd_kafka_topic_name(m->rkt);
   pthread_mutex_lock(&t->mu);
   if (m->err) {
-    if (!atomic_load(&t->failed))
-      snprintf(t->first_error, sizeof t->first_error,
-               "a message to '%s' partition %" PRId32 " was not delivered: %s", topic,
-               m->partition, rd_kafka_err2str(m->err));
-    atomic_store(&t->failed, 1);
+    char why[512];
+    snprintf(why, sizeof why, "a message to '%s' partition %" PRId32 " was not delivered: %s",
+             topic, m->partition, rd_kafka_err2str(m->err));
+    mark_failed_locked(t, why);
   } else if (strcmp(topic, t->commit_topic) != 0) {
     range_t *r = range_of(t, topic, m->partition);
     if (r) { /* (the marker lists the first RANGES_MAX only) */
@@ -355,8 +368,16 @@ static int stashes_sent(ktxn_t *t) {
   return rc;
 }
 
+static int commit_once(ktxn_t *t, uint64_t id, char *err, size_t errlen);
+
 int ktxn_commit(ktxn_t *t, uint64_t id, char *err, size_t errlen) {
   if (id <= t->committed) return 0; /* another task's commit point did it */
+  int rc = commit_once(t, id, err, errlen);
+  if (rc != 0) atomic_store(&t->in_doubt, 1);
+  return rc;
+}
+
+static int commit_once(ktxn_t *t, uint64_t id, char *err, size_t errlen) {
   if (stashes_sent(t) != 0) {
     snprintf(err, errlen, "kafka_sink: checkpoint %" PRIu64 ": records still waiting for room in "
              "the producer's queue after %d ms", id, COMMIT_TIMEOUT_MS);

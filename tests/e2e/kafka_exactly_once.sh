@@ -18,7 +18,7 @@
 #     killed at checkpoint 3 before its transaction committed
 #     (SLUICE_FAULT=manifest:3): the restart hears from Kafka that it did not
 #     take effect; and after (decided:3): that it did;
-#  4. bad configurations: a transaction timeout shorter than two checkpoint
+#  4. bad configurations: a transaction timeout shorter than three checkpoint
 #     intervals, a message timeout above the transaction timeout, a second
 #     exactly_once node, no checkpoints.
 # The mock writes no transaction markers: the verifier rebuilds what
@@ -128,9 +128,9 @@ killed_at f1 manifest:3 "checkpoint 3 was written but not marked complete; node 
 killed_at f2 decided:3 "node 'k' says it took effect: resuming from it"
 
 echo "kafka_exactly_once: bad configurations"
-job badto "$BS" "librdkafka: { transaction.timeout.ms: 150 }"
+job badto "$BS" "librdkafka: { transaction.timeout.ms: 250 }"
 st 1 b1.out b1.err "$SLUICE" run badto.yaml
-grep -q "librdkafka.transaction.timeout.ms (150 ms) must be at least twice the checkpoint interval (100 ms)" b1.err ||
+grep -q "librdkafka.transaction.timeout.ms (250 ms) must be at least three times the checkpoint interval (100 ms)" b1.err ||
   { cat b1.err >&3; fail "bad timeout: no clear error"; }
 job badmto "$BS" "librdkafka: { message.timeout.ms: 120000 }"
 st 1 b4.out b4.err "$SLUICE" run badmto.yaml
@@ -142,6 +142,22 @@ cat >> two.yaml << YAML
 YAML
 st 1 b2.out b2.err "$SLUICE" run two.yaml
 grep -qE "node '(k|k2)' already writes exactly once in this job" b2.err || { cat b2.err >&3; fail "two nodes: no clear error"; }
+# A record the producer refuses (larger than message.max.bytes) fails the
+# job; it is never dropped from a transaction that then commits. With a
+# queue of one message most records go through the stash, where the refusal
+# comes on the stash's thread.
+awk 'BEGIN { for (i = 1; i <= 300; i++) { if (i == 200) { s = ""; for (j = 0; j < 300; j++) s = s "0123456789"; print s } else print "line " i } }' > big.txt
+cat > big.yaml << YAML
+name: big
+settings:
+  checkpoints: { interval: 100ms, dir: ./ckpt-big }
+nodes:
+  src: { use: file_source, config: { path: big.txt } }
+  k: { use: kafka_sink, from: src, config: { brokers: "$BS", topic: clean, delivery: exactly_once, transactional_id: sluice.clean, librdkafka: { message.max.bytes: 2000, queue.buffering.max.messages: 1 } } }
+YAML
+st 1 b6.out b6.err "$SLUICE" run big.yaml
+grep -q "kafka_sink: .*cannot queue a message: .*too large" b6.err ||
+  { cat b6.err >&3; fail "a record larger than message.max.bytes: the job did not fail saying so"; }
 job badbuf "$BS" "commit_buffer_bytes: -5"
 st 1 b5.out b5.err "$SLUICE" run badbuf.yaml
 grep -q "config 'commit_buffer_bytes': expected 0 or more, got -5" b5.err ||
