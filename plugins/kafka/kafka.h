@@ -40,6 +40,9 @@ int kafka_conf_default(sl_ctx_t *ctx, rd_kafka_conf_t *conf, const char *key, co
                        char *err, size_t errlen);
 /* The node's `librdkafka.KEY` setting, or NULL. */
 const char *kafka_conf_value(sl_ctx_t *ctx, const char *key);
+/* The bootstrap servers conf names, into buf: 0, or -1 when unset. Two
+ * clients with the same string are taken to talk to the same cluster. */
+int kafka_conf_cluster(const rd_kafka_conf_t *conf, char *buf, size_t cap);
 /* Checks a topic name as Kafka does; 0 or -1 with a message. */
 int kafka_topic_name_ok(const char *name, char *err, size_t errlen);
 
@@ -69,9 +72,11 @@ int ktxn_failed(ktxn_t *t, char *err, size_t errlen);
 void ktxn_mark_failed(ktxn_t *t, const char *why);
 /* A commit failed: the transaction is in doubt until the job restarts. */
 int ktxn_in_doubt(ktxn_t *t);
-/* Commit point of checkpoint id (the checkpoint thread): flush, write the
- * marker, commit, begin the next transaction. Once per id. 0 or -1. */
-int ktxn_commit(ktxn_t *t, uint64_t id, char *err, size_t errlen);
+/* Commit point of checkpoint id (the checkpoint thread): send the sources'
+ * offsets of id, flush, write the marker, commit, begin the next
+ * transaction. Once per id (*groups: the consumer groups whose offsets
+ * went in; 0 for the calls that find it done). 0 or -1. */
+int ktxn_commit(ktxn_t *t, uint64_t id, size_t *groups, char *err, size_t errlen);
 /* The task's stash (kafka_sink_stash.h): ktxn_commit waits until it has
  * queued its records. 0, or -1 when out of memory. */
 struct kstash;
@@ -81,5 +86,22 @@ void ktxn_untrack_stash(ktxn_t *t, struct kstash *stash);
  * read_committed after fencing older instances. 0 or -1 with a message. */
 int ktxn_last_committed(sl_ctx_t *ctx, const char *txn_id, const char *commit_topic,
                         uint64_t *last, char *err, size_t errlen);
+
+/*
+ * The read positions of each checkpoint, from the kafka_source tasks of the
+ * process to its exactly-once sink (kafka_offsets.c).
+ */
+/* A source task's positions at checkpoint id (copied), for its group on
+ * cluster; replaces what it published before. 0, or -1 when out of memory. */
+int kafka_offsets_publish(const void *owner, const char *group, const char *cluster, uint64_t id,
+                          const rd_kafka_topic_partition_list_t *offsets);
+/* The task closes: forget its positions. */
+void kafka_offsets_withdraw(const void *owner);
+/* In a transaction of producer (on cluster): send the positions every task
+ * published for checkpoint id, one call per group
+ * (rd_kafka_send_offsets_to_transaction, which may wait up to timeout_ms).
+ * *groups counts the groups sent. 0, or -1 with a message. */
+int kafka_offsets_send(rd_kafka_t *producer, const char *cluster, uint64_t id, int timeout_ms,
+                       size_t *groups, char *err, size_t errlen);
 
 #endif /* SLUICE_KAFKA_H */

@@ -55,6 +55,15 @@ int kafka_topic_name_ok(const char *name, char *err, size_t errlen) {
   return 0;
 }
 
+int kafka_conf_cluster(const rd_kafka_conf_t *conf, char *buf, size_t cap) {
+  size_t n = cap;
+  if (rd_kafka_conf_get(conf, "bootstrap.servers", buf, &n) != RD_KAFKA_CONF_OK) {
+    n = cap;
+    if (rd_kafka_conf_get(conf, "metadata.broker.list", buf, &n) != RD_KAFKA_CONF_OK) buf[0] = 0;
+  }
+  return buf[0] ? 0 : -1;
+}
+
 rd_kafka_conf_t *kafka_conf_new(sl_ctx_t *ctx, int *embedded, char *err, size_t errlen) {
   *embedded = 0;
   const char *brokers = sl_config_string(ctx, "brokers");

@@ -522,7 +522,11 @@ static int sink_await(void *arg, char *err, size_t errlen) {
  * is failing, and nothing more may join a transaction in doubt. */
 static int txn_commit_point(void *arg, uint64_t id, int commit, char *err, size_t errlen) {
   ksink_t *k = arg;
-  int rc = commit ? ktxn_commit(k->txn, id, err, errlen) : 0;
+  size_t groups = 0;
+  int rc = commit ? ktxn_commit(k->txn, id, &groups, err, errlen) : 0;
+  if (rc == 0 && groups)
+    sl_log(k->ctx, SL_LOG_DEBUG, "checkpoint %" PRIu64 ": the offsets of %zu consumer group(s) "
+           "committed in its transaction", id, groups);
   if (rc == 0 && !ktxn_in_doubt(k->txn)) kstash_open_gate(k->stash);
   return rc;
 }

@@ -254,6 +254,8 @@ static void ksrc_free(ksrc_t *s) {
   }
   if (s->embedded) kafka_embedded_release();
   if (s->snap) rd_kafka_topic_partition_list_destroy(s->snap);
+  kafka_offsets_withdraw(s);
+  free(s->group);
   free(s->topic);
   free(s->parts);
   free(s->hdrs);
@@ -324,6 +326,12 @@ static int ksrc_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
       (s->subscribe && ksrc_group_conf(s, conf, err, sizeof err) != 0)) {
     rd_kafka_conf_destroy(conf);
     goto fail;
+  }
+  {
+    char g[512];
+    size_t gl = sizeof g;
+    s->group = strdup(rd_kafka_conf_get(conf, "group.id", g, &gl) == RD_KAFKA_CONF_OK ? g : group);
+    kafka_conf_cluster(conf, s->cluster, sizeof s->cluster);
   }
   rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
   rd_kafka_conf_set_opaque(conf, s);
@@ -534,6 +542,13 @@ static int ksrc_snapshot(sl_ctx_t *ctx, void *state, uint64_t id) {
     off += 12;
   }
   s->snap_id = id;
+  /* for an exactly-once sink of this process, which sends them into its
+   * transaction (kafka_offsets.c) */
+  if (s->group && kafka_offsets_publish(s, s->group, s->cluster, id, s->snap) != 0) {
+    free(b);
+    sl_fail(ctx, "kafka_source: out of memory publishing the offsets of checkpoint %" PRIu64, id);
+    return SL_ENOMEM;
+  }
   update_lag(s);
   int rc = sl_op_state_put(ctx, OFFSETS_STATE, b, len);
   free(b);

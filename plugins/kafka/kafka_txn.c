@@ -55,6 +55,7 @@ struct ktxn {
   char *node;                /* the one node of the process using it */
   char *txn_id;
   char *commit_topic;
+  char cluster[512];         /* the producer's bootstrap servers */
   rd_kafka_t *rk;
   rd_kafka_topic_t *commit_rkt;
   int refs;
@@ -171,6 +172,7 @@ static rd_kafka_t *producer_new(sl_ctx_t *ctx, const char *txn_id, ktxn_t *t, in
   if (t) {
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, t);
+    kafka_conf_cluster(conf, t->cluster, sizeof t->cluster);
   }
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
   if (!rk) {
@@ -368,23 +370,32 @@ static int stashes_sent(ktxn_t *t) {
   return rc;
 }
 
-static int commit_once(ktxn_t *t, uint64_t id, char *err, size_t errlen);
+static int commit_once(ktxn_t *t, uint64_t id, size_t *groups, char *err, size_t errlen);
 
-int ktxn_commit(ktxn_t *t, uint64_t id, char *err, size_t errlen) {
+int ktxn_commit(ktxn_t *t, uint64_t id, size_t *groups, char *err, size_t errlen) {
+  *groups = 0;
   if (id <= t->committed) return 0; /* another task's commit point did it */
-  int rc = commit_once(t, id, err, errlen);
+  int rc = commit_once(t, id, groups, err, errlen);
   if (rc != 0) atomic_store(&t->in_doubt, 1);
   return rc;
 }
 
-static int commit_once(ktxn_t *t, uint64_t id, char *err, size_t errlen) {
+static int commit_once(ktxn_t *t, uint64_t id, size_t *groups, char *err, size_t errlen) {
   if (stashes_sent(t) != 0) {
     snprintf(err, errlen, "kafka_sink: checkpoint %" PRIu64 ": records still waiting for room in "
              "the producer's queue after %d ms", id, COMMIT_TIMEOUT_MS);
     return -1;
   }
-  /* Everything of the transaction delivered first, so that the marker can
-   * name the offsets; then the marker; then the commit. */
+  /* The sources' positions at this checkpoint join the transaction, so
+   * that their groups' offsets commit with the output (first: their round
+   * trips overlap the deliveries the flush waits for). */
+  char oerr[600];
+  if (kafka_offsets_send(t->rk, t->cluster, id, COMMIT_TIMEOUT_MS, groups, oerr, sizeof oerr)) {
+    snprintf(err, errlen, "kafka_sink: checkpoint %" PRIu64 ": %s", id, oerr);
+    return -1;
+  }
+  /* Everything of the transaction delivered, so that the marker can name
+   * the offsets; then the marker; then the commit. */
   rd_kafka_resp_err_t fe = rd_kafka_flush(t->rk, COMMIT_TIMEOUT_MS); /* (serves reports too) */
   char why[512];
   if (ktxn_failed(t, why, sizeof why)) {

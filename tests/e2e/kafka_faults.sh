@@ -17,12 +17,15 @@
 #  5. 5 s round trips on every broker for a few seconds mid-run: slower,
 #     never hanging past a timeout (the run is bounded by `timeout`);
 #  6. kafka_source with its group's OffsetCommit failing
-#     (COORDINATOR_NOT_AVAILABLE): a warning, the job goes on and reads all.
+#     (COORDINATOR_NOT_AVAILABLE): a warning, the job goes on and reads all;
+#  7. kafka_source -> exactly-once kafka_sink: the source's offsets go into
+#     the transactions; a refused TxnOffsetCommit fails the commit, and the
+#     next run completes exactly once.
 source "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 source "$(dirname "$0")/kafka_lib.sh"
 KD_OPTS="--brokers 3 --control $PWD/faults.fifo"
-kafka_dev_start retry fenced down coord rtt srcin
+kafka_dev_start retry fenced down coord rtt srcin eo eo2
 reference
 
 # fault LINE...: send fault commands to the cluster.
@@ -121,4 +124,37 @@ fault "error OffsetCommit COORDINATOR_NOT_AVAILABLE 1000"
 st 0 src.out src.err "$SLUICE" run src.yaml
 grep -q "offset commit" src.err || { tail -5 src.err >&3; fail "source: the failed offset commits are not reported"; }
 sort src.txt | cmp -s - ref.sorted || fail "source: did not read every record exactly once"
+echo "kafka_faults: the source's offsets go into the sink's transaction"
+# kafka_source -> kafka_sink exactly_once on the same cluster: at each
+# commit the sink sends the source's positions into its transaction
+# (send_offsets_to_transaction). The mock accepts them but keeps no
+# transactional offsets, so what it shows is that the call is made (the
+# debug log, and a refused TxnOffsetCommit failing the commit), and that
+# the job then recovers exactly once; the offsets themselves are checked
+# on a real broker only (SLUICE_TEST_KAFKA, kafka_exactly_once.sh).
+# eo_job NAME: srcin (group NAME) -> topic NAME, exactly once
+eo_job() {
+  cat > "$1.yaml" << YAML
+name: $1
+settings:
+  checkpoints: { interval: 100ms, dir: ./ckpt-$1 }
+nodes:
+  src: { use: kafka_source, config: { brokers: "$BS", topic: srcin, bounded: true, group_id: $1 } }
+  k: { use: kafka_sink, from: src, config: { brokers: "$BS", topic: $1, delivery: exactly_once, transactional_id: sluice.$1 } }
+YAML
+}
+eo_job eo
+st 0 eo.out eo.err "$SLUICE" run -l debug eo.yaml
+grep -q "the offsets of 1 consumer group(s) committed in its transaction" eo.err ||
+  { tail -5 eo.err >&3; fail "eo: no commit sent the source's offsets"; }
+verify eo
+echo "  $(cat eo.verify)"
+eo_job eo2
+fault "error TxnOffsetCommit GROUP_AUTHORIZATION_FAILED 1"
+st 1 eo2.out eo2.err "$SLUICE" run eo2.yaml
+grep -q "commit failed: kafka_sink: checkpoint [0-9]*: send_offsets_to_transaction (group 'eo2'): .*uthoriz" eo2.err ||
+  { tail -5 eo2.err >&3; fail "eo2: a refused TxnOffsetCommit did not fail the commit, saying so"; }
+st 0 eo2.out2 eo2.err2 "$SLUICE" run eo2.yaml
+verify eo2
+echo "  refused once, then: $(cat eo2.verify)"
 echo "kafka_faults: ok"
