@@ -40,9 +40,10 @@ int kafka_conf_default(sl_ctx_t *ctx, rd_kafka_conf_t *conf, const char *key, co
                        char *err, size_t errlen);
 /* The node's `librdkafka.KEY` setting, or NULL. */
 const char *kafka_conf_value(sl_ctx_t *ctx, const char *key);
-/* The bootstrap servers conf names, into buf: 0, or -1 when unset. Two
- * clients with the same string are taken to talk to the same cluster. */
-int kafka_conf_cluster(const rd_kafka_conf_t *conf, char *buf, size_t cap);
+/* The bootstrap servers conf names (malloc'd), or NULL when unset or out of
+ * memory. Two clients with the same string are taken to talk to the same
+ * cluster. */
+char *kafka_conf_cluster(const rd_kafka_conf_t *conf);
 /* Checks a topic name as Kafka does; 0 or -1 with a message. */
 int kafka_topic_name_ok(const char *name, char *err, size_t errlen);
 
@@ -92,13 +93,14 @@ int ktxn_last_committed(sl_ctx_t *ctx, const char *txn_id, const char *commit_to
  * process to its exactly-once sink (kafka_offsets.c).
  */
 /* A source task's positions at checkpoint id (copied), for its group on
- * cluster; replaces what it published before. 0, or -1 when out of memory. */
+ * cluster; replaces what it published before. 0, or -1 when out of memory.
+ * Called only by tasks that know their cluster (kafka_conf_cluster). */
 int kafka_offsets_publish(const void *owner, const char *group, const char *cluster, uint64_t id,
                           const rd_kafka_topic_partition_list_t *offsets);
 /* The task closes: forget its positions. */
 void kafka_offsets_withdraw(const void *owner);
 /* In a transaction of producer (on cluster): send the positions every task
- * published for checkpoint id, one call per group
+ * on that cluster published for checkpoint id, one call per group
  * (rd_kafka_send_offsets_to_transaction, which may wait up to timeout_ms).
  * *groups counts the groups sent. 0, or -1 with a message. */
 int kafka_offsets_send(rd_kafka_t *producer, const char *cluster, uint64_t id, int timeout_ms,

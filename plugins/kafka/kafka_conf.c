@@ -3,6 +3,7 @@
  * `brokers`, then the `librdkafka:` map passed through key by key.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kafka.h"
@@ -55,13 +56,16 @@ int kafka_topic_name_ok(const char *name, char *err, size_t errlen) {
   return 0;
 }
 
-int kafka_conf_cluster(const rd_kafka_conf_t *conf, char *buf, size_t cap) {
-  size_t n = cap;
-  if (rd_kafka_conf_get(conf, "bootstrap.servers", buf, &n) != RD_KAFKA_CONF_OK) {
-    n = cap;
-    if (rd_kafka_conf_get(conf, "metadata.broker.list", buf, &n) != RD_KAFKA_CONF_OK) buf[0] = 0;
+char *kafka_conf_cluster(const rd_kafka_conf_t *conf) {
+  const char *keys[] = {"bootstrap.servers", "metadata.broker.list"};
+  for (size_t k = 0; k < 2; k++) {
+    size_t n = 0;
+    if (rd_kafka_conf_get(conf, keys[k], NULL, &n) != RD_KAFKA_CONF_OK || n <= 1) continue;
+    char *buf = malloc(n);
+    if (buf && rd_kafka_conf_get(conf, keys[k], buf, &n) == RD_KAFKA_CONF_OK && buf[0]) return buf;
+    free(buf);
   }
-  return buf[0] ? 0 : -1;
+  return NULL;
 }
 
 rd_kafka_conf_t *kafka_conf_new(sl_ctx_t *ctx, int *embedded, char *err, size_t errlen) {

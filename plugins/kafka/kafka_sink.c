@@ -423,7 +423,7 @@ static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
     if (rc == 0) return 0;
     /* the queue is full: hold the input, keep the record (paused first, so
      * that the stash's thread, emptying it, resumes after) */
-    if (input_hold(k, PAUSE_ROOM) != 0) { /* (the stash is about to hold it: no look needed) */
+    if (input_hold(k, PAUSE_ROOM) != 0) {
       if (!k->txn) atomic_fetch_sub(&k->in_flight[epoch % EPOCHS], 1);
       sl_fail(ctx, "kafka_sink: cannot pause the input while the producer's queue is full");
       return SL_EIO;
@@ -431,12 +431,14 @@ static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
     sl_counter_add(k->queue_full, 1);
     rc = kstash_add(k->stash, topic, r, epoch, 1);
   } else if (rc == KSTASH_ROOM) {
-    if (!(atomic_load(&k->pauses) & PAUSE_ROOM)) input_hold_for_room(k);
+    /* (again at every record kept: a pause that crossed the stash thread's
+     * resume is taken again here) */
+    input_hold_for_room(k);
   } else if (rc == KSTASH_GATED) {
     sl_counter_add(k->commit_buffered, 1);
-    if (kstash_bytes(k->stash) > k->gate_max_bytes && !(atomic_load(&k->pauses) & PAUSE_ROOM)) {
+    if (kstash_bytes(k->stash) > k->gate_max_bytes || k->gate_max_bytes == 0) {
       /* a commit is taking long: hold the input until the stash has sent them */
-      sl_counter_add(k->commit_buffer_full, 1);
+      if (!(atomic_load(&k->pauses) & PAUSE_ROOM)) sl_counter_add(k->commit_buffer_full, 1);
       input_hold_for_room(k);
     }
   }
@@ -585,6 +587,9 @@ static const sl_config_key_t ksink_config[] = {
      "exactly_once: topic of the commit records (default <transactional_id>.commits)"},
     {"checkpoint_timeout", SL_CONFIG_DURATION, "60s",
      "how long a checkpoint waits for deliveries"},
+    {"source_offsets", SL_CONFIG_BOOL, "true",
+     "exactly_once: send the positions of the job's kafka_source tasks on this cluster into each "
+     "transaction (send_offsets_to_transaction)"},
     {"commit_buffer_bytes", SL_CONFIG_INT, "16777216",
      "exactly_once: bytes of records kept per task while a commit is under way, before the "
      "input pauses"},

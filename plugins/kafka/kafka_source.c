@@ -256,6 +256,7 @@ static void ksrc_free(ksrc_t *s) {
   if (s->snap) rd_kafka_topic_partition_list_destroy(s->snap);
   kafka_offsets_withdraw(s);
   free(s->group);
+  free(s->cluster);
   free(s->topic);
   free(s->parts);
   free(s->hdrs);
@@ -328,10 +329,16 @@ static int ksrc_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
     goto fail;
   }
   {
+    /* (for an exactly-once sink of the job: kafka_offsets.c) */
     char g[512];
     size_t gl = sizeof g;
     s->group = strdup(rd_kafka_conf_get(conf, "group.id", g, &gl) == RD_KAFKA_CONF_OK ? g : group);
-    kafka_conf_cluster(conf, s->cluster, sizeof s->cluster);
+    s->cluster = kafka_conf_cluster(conf);
+    if (!s->group || !s->cluster) {
+      rd_kafka_conf_destroy(conf);
+      snprintf(err, sizeof err, "out of memory");
+      goto fail;
+    }
   }
   rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
   rd_kafka_conf_set_opaque(conf, s);
@@ -544,7 +551,7 @@ static int ksrc_snapshot(sl_ctx_t *ctx, void *state, uint64_t id) {
   s->snap_id = id;
   /* for an exactly-once sink of this process, which sends them into its
    * transaction (kafka_offsets.c) */
-  if (s->group && kafka_offsets_publish(s, s->group, s->cluster, id, s->snap) != 0) {
+  if (kafka_offsets_publish(s, s->group, s->cluster, id, s->snap) != 0) {
     free(b);
     sl_fail(ctx, "kafka_source: out of memory publishing the offsets of checkpoint %" PRIu64, id);
     return SL_ENOMEM;

@@ -38,7 +38,7 @@ typedef struct ksrc {
   rd_kafka_topic_partition_list_t *snap;
   uint64_t snap_id;
   char *group;   /* the consumer group (group.id as librdkafka has it) */
-  char cluster[512]; /* its bootstrap servers: where the group lives */
+  char *cluster; /* its bootstrap servers: where the group lives */
   uint64_t commit_failures; /* asynchronous group commits that failed */
   sl_counter_t *lag;        /* gauge: records behind the partitions' ends */
   int64_t lag_checked_ms;

@@ -55,7 +55,8 @@ struct ktxn {
   char *node;                /* the one node of the process using it */
   char *txn_id;
   char *commit_topic;
-  char cluster[512];         /* the producer's bootstrap servers */
+  char *cluster;             /* the producer's bootstrap servers */
+  int source_offsets;        /* send the sources' offsets into the transactions */
   rd_kafka_t *rk;
   rd_kafka_topic_t *commit_rkt;
   int refs;
@@ -172,7 +173,8 @@ static rd_kafka_t *producer_new(sl_ctx_t *ctx, const char *txn_id, ktxn_t *t, in
   if (t) {
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, t);
-    kafka_conf_cluster(conf, t->cluster, sizeof t->cluster);
+    free(t->cluster);
+    t->cluster = kafka_conf_cluster(conf); /* (NULL: no offsets are sent) */
   }
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
   if (!rk) {
@@ -227,6 +229,7 @@ static void txn_free(ktxn_t *t) {
   free(t->node);
   free(t->txn_id);
   free(t->commit_topic);
+  free(t->cluster);
   free(t);
 }
 
@@ -258,6 +261,7 @@ ktxn_t *ktxn_acquire(sl_ctx_t *ctx, const char *txn_id, const char *commit_topic
   t->txn_id = strdup(txn_id);
   t->commit_topic = strdup(commit_topic);
   t->refs = 1;
+  t->source_offsets = sl_config_bool(ctx, "source_offsets");
   t->rk = producer_new(ctx, txn_id, t, &t->embedded, err, errlen);
   if (t->rk && txn_error(rd_kafka_begin_transaction(t->rk), "begin_transaction", err, errlen)) {
     rd_kafka_destroy(t->rk);
@@ -387,10 +391,11 @@ static int commit_once(ktxn_t *t, uint64_t id, size_t *groups, char *err, size_t
     return -1;
   }
   /* The sources' positions at this checkpoint join the transaction, so
-   * that their groups' offsets commit with the output (first: their round
-   * trips overlap the deliveries the flush waits for). */
+   * that their groups' offsets commit with the output (before the flush:
+   * librdkafka goes on delivering in the background meanwhile). */
   char oerr[600];
-  if (kafka_offsets_send(t->rk, t->cluster, id, COMMIT_TIMEOUT_MS, groups, oerr, sizeof oerr)) {
+  if (t->source_offsets && t->cluster &&
+      kafka_offsets_send(t->rk, t->cluster, id, COMMIT_TIMEOUT_MS, groups, oerr, sizeof oerr)) {
     snprintf(err, errlen, "kafka_sink: checkpoint %" PRIu64 ": %s", id, oerr);
     return -1;
   }

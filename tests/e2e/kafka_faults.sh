@@ -19,13 +19,14 @@
 #  6. kafka_source with its group's OffsetCommit failing
 #     (COORDINATOR_NOT_AVAILABLE): a warning, the job goes on and reads all;
 #  7. kafka_source -> exactly-once kafka_sink: the source's offsets go into
-#     the transactions; a refused TxnOffsetCommit fails the commit, and the
-#     next run completes exactly once.
+#     the transactions (not with source_offsets: false); a refused
+#     TxnOffsetCommit fails the commit, and the next run completes exactly
+#     once.
 source "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 source "$(dirname "$0")/kafka_lib.sh"
 KD_OPTS="--brokers 3 --control $PWD/faults.fifo"
-kafka_dev_start retry fenced down coord rtt srcin eo eo2
+kafka_dev_start retry fenced down coord rtt srcin eo eo2 eo3
 reference
 
 # fault LINE...: send fault commands to the cluster.
@@ -149,8 +150,17 @@ grep -q "the offsets of 1 consumer group(s) committed in its transaction" eo.err
   { tail -5 eo.err >&3; fail "eo: no commit sent the source's offsets"; }
 verify eo
 echo "  $(cat eo.verify)"
-eo_job eo2
+# One refusal waits for the next TxnOffsetCommit: with source_offsets: false
+# no commit sends one, and the job completes; the next job's first commit
+# meets it.
 fault "error TxnOffsetCommit GROUP_AUTHORIZATION_FAILED 1"
+eo_job eo3
+sed -i 's/transactional_id: sluice.eo3/transactional_id: sluice.eo3, source_offsets: false/' eo3.yaml
+st 0 eo3.out eo3.err "$SLUICE" run -l debug eo3.yaml
+grep -q "consumer group(s) committed in its transaction" eo3.err &&
+  { tail -5 eo3.err >&3; fail "eo3: offsets sent with source_offsets: false"; }
+verify eo3
+eo_job eo2
 st 1 eo2.out eo2.err "$SLUICE" run eo2.yaml
 grep -q "commit failed: kafka_sink: checkpoint [0-9]*: send_offsets_to_transaction (group 'eo2'): .*uthoriz" eo2.err ||
   { tail -5 eo2.err >&3; fail "eo2: a refused TxnOffsetCommit did not fail the commit, saying so"; }
