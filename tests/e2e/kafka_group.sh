@@ -22,14 +22,16 @@
 #     offsets: the start brings g3's offsets up to the checkpoint's, so c
 #     reads only the 1000 new records (group offsets that missed a
 #     checkpoint's commit, as after a crash, are caught up the same way).
-#  3. bad configurations: subscribe with bounded, with a start time, with
+#  3. backpressure in a group: a sink that stalls makes the source pause its
+#     group-assigned partition, and resume it; every offset once, in order.
+#  4. bad configurations: subscribe with bounded, with a start time, with
 #     use_group_offsets false, with max.poll.interval.ms under two checkpoint
 #     intervals.
 source "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 
 source "$(dirname "$0")/kafka_lib.sh"
-KD_OPTS="--topic grp:8 --topic bad:1" kafka_dev_start
+KD_OPTS="--topic grp:8 --topic bad:1 --topic bpg:1" kafka_dev_start
 trap 'kill -9 $KD_PID $(jobs -p) 2> /dev/null || true' EXIT
 
 # phase NAME COUNT SEED START_TS: the generator's records (distinct per
@@ -163,6 +165,36 @@ sort -m ref.sorted p4.sorted > ref12.sorted
 sort -u c.txt > c.uniq
 cmp -s ref12.sorted c.uniq || fail "c: $(comm -23 ref12.sorted c.uniq | wc -l) records missing"
 row c2.err src 1 0 1000 0 0
+
+echo "kafka_group: backpressure in a group"
+# d (subscribe, group gbp) reads topic bpg:1 into a sink that stalls for
+# 300 ms every 5000 records: the source pauses its group-assigned partition
+# at each stall and resumes it; every offset comes once, in order.
+cat > bpg-fill.yaml << EOF
+nodes:
+  gen: { use: generator, config: { count: 30000, seed: 21 } }
+  k: { use: kafka_sink, from: gen, config: { brokers: "$BS", topic: bpg } }
+EOF
+st 0 bpgf.out bpgf.err "$SLUICE" run bpg-fill.yaml
+cat > d.yaml << EOF
+settings: { workers: 2, channel_capacity: 2, batch_size: 64, checkpoints: { interval: 1s, dir: ./ckpt-d } }
+nodes:
+  src: { use: kafka_source, config: { brokers: "$BS", topic: bpg, subscribe: true, group_id: gbp } }
+  sink:
+    use: "$SLUICE_TEST_PLUGIN_DIR/slow.so:slow_sink"
+    from: src
+    partition: rebalance
+    config: { delay_us: 1, stall_every: 5000, stall_ms: 300, report: d-report.txt, progress: d-progress.txt }
+EOF
+"$SLUICE" run d.yaml > d.out 2> d.err &
+d=$!
+for _ in $(seq 600); do [ "$(cat d-progress.txt 2> /dev/null)" = 30000 ] && break; sleep 0.1; done
+kill -TERM $d
+wait $d || { tail -5 d.err >&3; fail "d (group gbp): exit $?"; }
+grep -q "consumed=30000 .*in_order=1" d-report.txt || { cat d.err >&3; fail "d: $(cat d-report.txt)"; }
+holds=$(sed -nE 's/.*sources told to hold back ([0-9]+) times.*/\1/p' d.err)
+[ "${holds:-0}" -ge 4 ] || { cat d.err >&3; fail "d: the source was held back ${holds:-0} times"; }
+echo "  30000 records in order; held back $holds times"
 
 echo "kafka_group: bad configurations"
 # bad KEY: VALUE... -> must fail at open, naming the problem

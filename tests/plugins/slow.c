@@ -76,6 +76,7 @@ typedef struct sink_state {
   long long delay_us, max_lead, next_expected, stall_every, stall_ms, seen;
   int out_of_order;
   const char *report;
+  const char *progress;
 } sink_state_t;
 
 static int sink_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
@@ -83,6 +84,7 @@ static int sink_open(sl_ctx_t *ctx, void **state, char *errbuf, size_t errlen) {
   if (!s) return SL_ENOMEM;
   s->delay_us = sl_config_int(ctx, "delay_us");
   s->report = sl_config_string(ctx, "report");
+  s->progress = sl_config_string(ctx, "progress");
   s->stall_every = sl_config_int(ctx, "stall_every");
   s->stall_ms = sl_config_int(ctx, "stall_ms");
   *state = s;
@@ -98,6 +100,13 @@ static int sink_process(sl_ctx_t *ctx, void *state, const sl_record_t *rec) {
   s->next_expected = rec->offset + 1;
   /* Deliberately slow (a test, so sleeping on the worker is the point). */
   struct timespec ts = {0, (long)s->delay_us * 1000};
+  if (*s->progress && consumed % 1000 == 0) { /* for a test that waits for a count */
+    FILE *f = fopen(s->progress, "w");
+    if (f) {
+      fprintf(f, "%lld\n", consumed);
+      fclose(f);
+    }
+  }
   if (s->stall_every > 0 && ++s->seen % s->stall_every == 0)
     ts = (struct timespec){s->stall_ms / 1000, (long)(s->stall_ms % 1000) * 1000000};
   nanosleep(&ts, NULL);
@@ -118,11 +127,12 @@ static const sl_config_key_t sink_config[] = {
     {"delay_us", SL_CONFIG_INT, "20", "microseconds to sleep per record"},
     {"report", SL_CONFIG_STRING, NULL, "file to write the figures to"},
     {"stall_every", SL_CONFIG_INT, "0", "stall after every N records (0: never)"},
-    {"stall_ms", SL_CONFIG_INT, "300", "how long a stall lasts"}};
+    {"stall_ms", SL_CONFIG_INT, "300", "how long a stall lasts"},
+    {"progress", SL_CONFIG_STRING, "", "file rewritten with the count every 1000 records"}};
 static const sl_operator_t sink_op = {
     SL_OPERATOR_INIT, .name = "slow_sink", .kind = SL_KIND_SINK,
     .description = "sleeps per record and reports the source's maximum lead",
-    .config = sink_config, .config_count = 4, .open = sink_open, .process = sink_process,
+    .config = sink_config, .config_count = 5, .open = sink_open, .process = sink_process,
     .on_end = sink_end, .close = free_state};
 
 SL_PLUGIN_DEFINE("slow", "1.0.0", "backpressure test plugin", &src_op, &sink_op);
