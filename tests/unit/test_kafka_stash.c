@@ -93,6 +93,12 @@ static void wait_sent(fixture_t *f, int n) {
   assert_int_equal(sent_count(f), n);
 }
 
+/* Waits up to 1 s for the stash to hold nothing, gate open. */
+static void assert_goes_idle(kstash_t *s) {
+  for (int i = 0; i < 1000 && kstash_busy(s); i++) usleep(1000);
+  assert_int_equal(kstash_busy(s), 0);
+}
+
 static int setup(void **state) {
   fixture_t *f = calloc(1, sizeof(*f));
   pthread_mutex_init(&f->mu, NULL);
@@ -186,8 +192,7 @@ static void full_queue_keeps_order(void **state) {
   assert_string_equal(f->sent[0].topic, "t1");
   assert_string_equal(f->sent[1].topic, "t2");
   assert_int_equal(f->sent[0].tag, 3);
-  for (int i = 0; i < 1000 && kstash_busy(s); i++) usleep(1000);
-  assert_int_equal(kstash_busy(s), 0);
+  assert_goes_idle(s);
   assert_true(atomic_load(&f->drained) >= 1);
   kstash_free(s);
 }
@@ -217,8 +222,7 @@ static void gate_holds_what_follows(void **state) {
   wait_sent(f, 50);
   assert_in_order(f, 0, 50, 0);
   assert_int_equal(f->sent[10].tag, 2);
-  for (int i = 0; i < 1000 && kstash_busy(s); i++) usleep(1000);
-  assert_int_equal(kstash_busy(s), 0);
+  assert_goes_idle(s);
   assert_int_equal(kstash_bytes(s), 0);
   kstash_free(s);
 }
@@ -267,8 +271,7 @@ static void opened_gate_backlog_goes_without_the_task(void **state) {
   wait_sent(f, 20);
   assert_in_order(f, 0, 20, 0);
   assert_int_equal(f->sent[0].on_caller, 0);
-  for (int i = 0; i < 1000 && kstash_busy(s); i++) usleep(1000);
-  assert_int_equal(kstash_busy(s), 0);
+  assert_goes_idle(s);
   kstash_free(s);
 }
 
