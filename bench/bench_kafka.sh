@@ -8,6 +8,8 @@
 #   bare, txn 100 ms     committing every 100 ms
 #   at_least_once   kafka_source -> good.so:upper (the same map, in C) ->
 #                   kafka_sink, checkpoints every 1 s
+#   at_least_once, json  the same with the source's `format: json` (each
+#                   value checked to be one JSON text)
 #   exactly_once 1 s     the same with delivery: exactly_once, checkpoints every 1 s
 #   exactly_once 100 ms  checkpoints every 100 ms
 #
@@ -30,7 +32,7 @@ GOOD="$(cd "$BUILD" && pwd)/tests/testplugins/good.so"
   { echo "build $BUILD first (sluice, bench_kafka_bare, the test plugins)" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/sluice-bench-kafka.XXXXXX)
 topics="--topic in:$PARTS"
-for i in $(seq 1 $((REPS * 6))); do topics="$topics --topic out$i:$PARTS --topic sluice.out$i.commits:1"; done
+for i in $(seq 1 $((REPS * 7))); do topics="$topics --topic out$i:$PARTS --topic sluice.out$i.commits:1"; done
 # shellcheck disable=SC2086
 "$SLUICE" kafka-dev $topics --write "$WORK/boot" > /dev/null 2> "$WORK/kd.err" &
 KD=$!
@@ -61,7 +63,7 @@ secs_of() { # CMD... -> wall seconds
   echo "scale=3; ($t1 - $t0) / 1000000000" | bc | sed 's/^\./0./'
 }
 
-sluice_job() { # DELIVERY INTERVAL -> wall seconds
+sluice_job() { # DELIVERY INTERVAL [FORMAT] -> wall seconds
   local topic
   topic=$(next_topic)
   rm -rf "$WORK/ckpt"
@@ -71,7 +73,7 @@ settings:
   workers: 2
   checkpoints: { interval: $2, dir: $WORK/ckpt, keep: 2 }
 nodes:
-  src: { use: kafka_source, config: { brokers: "$BS", topic: in, bounded: true, group_id: bench.$topic } }
+  src: { use: kafka_source, config: { brokers: "$BS", topic: in, bounded: true, group_id: bench.$topic, format: ${3:-raw} } }
   map: { use: "$GOOD:upper", from: src }
   k: { use: kafka_sink, from: map, config: { brokers: "$BS", topic: $topic, delivery: $1, transactional_id: sluice.$topic } }
 YAML
@@ -86,8 +88,9 @@ bare() { secs_of "$BARE" "$BS" in "$(next_topic)" "$RECORDS" "$@"; }
 # The cases run in rounds, one run of each per round, so that a slow
 # moment of the machine hits every case alike; each keeps its best run.
 names=("bare" "bare, txn every 1 s" "bare, txn every 100 ms" "at_least_once"
-       "exactly_once, 1 s" "exactly_once, 100 ms")
-cmds=("bare" "bare 1000" "bare 100" "sluice_job at_least_once 1s" "sluice_job exactly_once 1s"
+       "at_least_once, json" "exactly_once, 1 s" "exactly_once, 100 ms")
+cmds=("bare" "bare 1000" "bare 100" "sluice_job at_least_once 1s"
+      "sluice_job at_least_once 1s json" "sluice_job exactly_once 1s"
       "sluice_job exactly_once 100ms")
 declare -a bestv
 for _ in $(seq "$REPS"); do
