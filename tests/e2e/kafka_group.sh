@@ -82,6 +82,17 @@ wait_for() {
   fail "no '$1' in $2 after $3 s"
 }
 
+# held FILE: how many partitions the tasks logging to FILE hold now, from
+# their "the group gave this task K ... (now N)" and "gave up K ..." lines
+held() {
+  awk '
+    match($0, /\[node [^]]*\]/) { t = substr($0, RSTART, RLENGTH) }
+    /the group gave this task/ && match($0, /\(now [0-9]+\)/) { n[t] = substr($0, RSTART + 5, RLENGTH - 6) + 0 }
+    /\] gave up [0-9]+ partition/ && match($0, /gave up [0-9]+/) { n[t] -= substr($0, RSTART + 8, RLENGTH - 8) + 0 }
+    /lost [0-9]+ partitions/ { n[t] = 0 }
+    END { s = 0; for (k in n) s += n[k]; print s }' "$1"
+}
+
 echo "kafka_group: a alone, b joins, a killed and restarted"
 "$SLUICE" run -l info p1.yaml > p1.out 2> p1.err &
 prod=$!
@@ -103,8 +114,9 @@ sleep 1.5
 kill -9 $a
 wait $a 2> /dev/null || true
 lines_a=$(wc -l < a.txt)
-# b must now get a's partitions (a's session expires after 6 s)
-wait_for "lost\|the group takes\|gave up" b.err 30
+# b must now get a's partitions (a's session expires after 6 s): all 8
+for _ in $(seq 300); do [ "$(held b.err)" -eq 8 ] && break; sleep 0.1; done
+[ "$(held b.err)" -eq 8 ] || { tail -8 b.err >&3; fail "b holds $(held b.err) of the 8 partitions 30 s after a was killed"; }
 wait $prod || fail "the producer failed: $(tail -3 p2.err)"
 "$SLUICE" run -l info a.yaml > a2.out 2> a2.err &
 a=$!
