@@ -35,6 +35,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,38 +60,22 @@ typedef struct ksink {
   pthread_mutex_t err_mu;
   char first_error[512];
   kstash_t *stash;          /* records waiting for room in librdkafka's queue */
-  _Atomic unsigned pauses;  /* why the input is paused: PAUSE_* bits */
+  bool gate_full;           /* the task's thread: the gate's buffer is over its limit */
   sl_counter_t *queue_full; /* times the queue was full and the input held */
   sl_counter_t *commit_buffered;    /* records kept behind the gate while a commit ran */
   sl_counter_t *commit_buffer_full; /* times records behind the gate filled commit_buffer_bytes */
   size_t gate_max_bytes;    /* exactly_once: commit_buffer_bytes */
 } ksink_t;
 
-/* Why this sink pauses its task's input (a bit each, so that another reason
- * can join; the input reopens when none is left). */
-#define PAUSE_ROOM 1u /* the stash holds more than it should: a full queue, or a full gate */
-
-/* On the task's thread. The pause comes before the bit, so that whoever
- * clears the last bit resumes after it. */
-static int input_hold(ksink_t *k, unsigned why) {
-  int rc = sl_input_pause(k->ctx);
-  if (rc == 0) atomic_fetch_or(&k->pauses, why);
-  return rc;
-}
-
-/* On any thread. */
-static void input_release(ksink_t *k, unsigned why) {
-  unsigned before = atomic_fetch_and(&k->pauses, ~why);
-  if ((before & why) && !(before & ~why)) sl_input_resume(k->ctx);
-}
-
-/* On the task's thread: hold the input while the stash holds records. The
- * stash may have emptied (and said so) between the add and the pause, so
- * look again once the bit is set: whoever empties it later sees the bit. */
-static int input_hold_for_room(ksink_t *k) {
-  int rc = input_hold(k, PAUSE_ROOM);
-  if (rc == 0 && kstash_empty(k->stash)) input_release(k, PAUSE_ROOM);
-  return rc;
+/* The input pauses while the stash holds more than it should (a full
+ * queue, or a full gate), and resumes when the stash has emptied
+ * (stash_drained, on whichever thread emptied it). The host's pause and
+ * resume are idempotent and safe from any thread, so they need no state of
+ * ours. On the task's thread, after a record joined the stash: the stash
+ * may have emptied (and resumed) between the add and the pause, so look
+ * again once paused; whoever empties it later resumes after the pause. */
+static void input_hold_for_room(ksink_t *k) {
+  if (sl_input_pause(k->ctx) == 0 && kstash_empty(k->stash)) sl_input_resume(k->ctx);
 }
 
 typedef struct await_arg {
@@ -398,7 +383,7 @@ static int stash_send(void *arg, const char *topic, const sl_record_t *r, uintpt
   return rc;
 }
 
-static void stash_drained(void *arg) { input_release(arg, PAUSE_ROOM); }
+static void stash_drained(void *arg) { sl_input_resume(((ksink_t *)arg)->ctx); }
 
 static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
   char tbuf[256];
@@ -420,10 +405,13 @@ static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
       sl_fail(ctx, "kafka_sink: %s", err);
       return SL_EIO;
     }
-    if (rc == 0) return 0;
+    if (rc == 0) {
+      k->gate_full = false; /* (the stash is empty and its gate open) */
+      return 0;
+    }
     /* the queue is full: hold the input, keep the record (paused first, so
      * that the stash's thread, emptying it, resumes after) */
-    if (input_hold(k, PAUSE_ROOM) != 0) {
+    if (sl_input_pause(ctx) != 0) {
       if (!k->txn) atomic_fetch_sub(&k->in_flight[epoch % EPOCHS], 1);
       sl_fail(ctx, "kafka_sink: cannot pause the input while the producer's queue is full");
       return SL_EIO;
@@ -436,11 +424,11 @@ static int produce_one(sl_ctx_t *ctx, ksink_t *k, const sl_record_t *r) {
     input_hold_for_room(k);
   } else if (rc == KSTASH_GATED) {
     sl_counter_add(k->commit_buffered, 1);
-    if (kstash_bytes(k->stash) > k->gate_max_bytes || k->gate_max_bytes == 0) {
-      /* a commit is taking long: hold the input until the stash has sent them */
-      if (!(atomic_load(&k->pauses) & PAUSE_ROOM)) sl_counter_add(k->commit_buffer_full, 1);
-      input_hold_for_room(k);
-    }
+    bool full = kstash_bytes(k->stash) > k->gate_max_bytes || k->gate_max_bytes == 0;
+    if (full && !k->gate_full) sl_counter_add(k->commit_buffer_full, 1);
+    k->gate_full = full;
+    /* a commit is taking long: hold the input until the stash has sent them */
+    if (full) input_hold_for_room(k);
   }
   if (rc < 0) {
     if (!k->txn) atomic_fetch_sub(&k->in_flight[epoch % EPOCHS], 1);

@@ -285,8 +285,8 @@ st 0 bp.out bp.err "$SLUICE" run bp.yaml
 # offsets 0..29999 in order, each once (the sink checks each follows the last)
 grep -q "consumed=30000 .*in_order=1" bp-report.txt || fail "backpressure: $(cat bp-report.txt)"
 # stalls at 5000 ... 25000 find the source ahead of the sink, held back
-holds=$(sed -nE 's/.*sources told to hold back ([0-9]+) times.*/\1/p' bp.err)
-[ "${holds:-0}" -ge 4 ] || { cat bp.err >&3; fail "backpressure: the source was held back ${holds:-0} times"; }
+holds=$(holds bp.err)
+[ "$holds" -ge 4 ] || { cat bp.err >&3; fail "backpressure: the source was held back $holds times"; }
 
 # ---- 7. the producer's queue full: records kept, input paused, none lost
 generated qref 20000 7
@@ -309,7 +309,7 @@ nodes:
       librdkafka: { queue.buffering.max.messages: 20, linger.ms: 1 }
 EOF
   st 0 q.out "q-$mode.err" "$SLUICE" run "q-$mode.yaml"
-  full=$(sed -nE 's/^ *counter queue_full = ([0-9]+)$/\1/p' "q-$mode.err")
+  full=$(counter "q-$mode.err" queue_full)
   [ "${full:-0}" -gt 0 ] || { cat "q-$mode.err" >&3; fail "queue full ($mode): the queue never filled up"; }
   cat > q-read.yaml << EOF
 nodes:

@@ -83,9 +83,7 @@ st 0 clean.out clean.err "$SLUICE" run clean.yaml
 row clean.err k 2 30000 0 0 0
 verify clean
 echo "  $(cat clean.verify)"
-# counter NAME FILE: the value of the sink's counter in the run summary
-counter() { sed -n "s/^ *counter $1 = //p" "$2" | tail -1; }
-buffered=$(counter commit_buffered clean.err)
+buffered=$(counter clean.err commit_buffered)
 [ "${buffered:-0}" -gt 0 ] || { cat clean.err >&3; fail "clean: no record waited behind the gate during a commit"; }
 echo "  $buffered records waited behind the gate during commits"
 
@@ -94,7 +92,7 @@ job small "$BS" "commit_buffer_bytes: 2000"
 st 0 small.out small.err "$SLUICE" run small.yaml
 row small.err k 2 30000 0 0 0
 verify small
-full=$(counter commit_buffer_full small.err)
+full=$(counter small.err commit_buffer_full)
 [ "${full:-0}" -gt 0 ] || { cat small.err >&3; fail "small: the input never paused for a full commit buffer"; }
 echo "  $(cat small.verify); the buffer filled $full times"
 

@@ -50,6 +50,20 @@ row() {
     { cat "$1" >&3; fail "$1: no summary row '$2 tasks=$3 in=$4 out=$5 skipped=$6 dead-lettered=$7'"; }
 }
 
+# counter FILE NAME: the value of the first "counter NAME = N" line of the
+# run summary in FILE (empty when there is none)
+counter() {
+  sed -n "s/^    counter $2 = \\([0-9]*\\)\$/\\1/p" "$1" | head -n 1
+}
+
+# holds FILE: how many times the run summary in FILE says the sources were
+# told to hold back (SDK 1.8 backpressure); 0 when it does not say
+holds() {
+  local n
+  n=$(sed -nE 's/.*sources told to hold back ([0-9]+) times.*/\1/p' "$1")
+  echo "${n:-0}"
+}
+
 # generated NAME COUNT SEED [START_TS]: the generator's records, as file_sink
 # writes them, sorted, in NAME.sorted (the reference a test compares with).
 generated() {

@@ -33,9 +33,6 @@ export LC_ALL=C
 T="$SLUICE_TEST_PLUGIN_DIR"
 M="$SLUICE_SOURCE_DIR/tests/lua/mixed"
 
-counter() { # counter FILE NAME: the value of the first "counter NAME = N" line
-  sed -n "s/^    counter $2 = \\([0-9]*\\)\$/\\1/p" "$1" | head -n 1
-}
 sort "$SLUICE_SOURCE_DIR/examples/quickstart/expected/counts.jsonl" > expected.sorted
 
 # ------------------------------------------------------------------ 1. quickstart
